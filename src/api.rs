@@ -1,0 +1,107 @@
+//! The engine's Rust API; the C ABI in `ffi` is a thin layer over these functions.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use crate::app::{App, AppConfig};
+use crate::error::Error;
+use crate::options::Options;
+use crate::secret::Secret;
+use crate::status::Status;
+use crate::{fork, refresher, registry};
+
+pub const MAX_APPID_LEN: usize = 128;
+pub const MAX_SECRET_LEN: usize = 512;
+
+/// A token as handed to a caller, with what a binding needs to cache it on its side.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub access_token: String,
+    /// Changes whenever the token handed out for this app changes (see `generation_counter`).
+    pub generation: u64,
+    /// How long the token stays valid from now.
+    pub expires_in: Duration,
+}
+
+impl std::fmt::Debug for TokenInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenInfo")
+            .field("access_token", &format_args!("{} bytes", self.access_token.len()))
+            .field("generation", &self.generation)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+fn validate_appid(appid: &str) -> Result<(), Error> {
+    if appid.is_empty() || appid.len() > MAX_APPID_LEN || !appid.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid(format!(
+            "appid must be 1 to {MAX_APPID_LEN} printable ASCII characters without spaces"
+        )));
+    }
+    Ok(())
+}
+
+fn app(appid: &str) -> Result<&'static App, Error> {
+    registry::find(appid).ok_or_else(|| unknown_app(appid))
+}
+
+fn unknown_app(appid: &str) -> Error {
+    let shown: String = appid.chars().take(MAX_APPID_LEN).collect();
+    Error::new(Status::UnknownApp, format!("app {shown:?} is not registered"))
+}
+
+/// Registers `appid`, or updates its secret and options. The cached token survives unless
+/// the secret, `api_base` or `endpoint` changed.
+pub fn register(appid: &str, secret: &str, options_json: Option<&str>) -> Result<(), Error> {
+    validate_appid(appid)?;
+    if secret.is_empty() || secret.len() > MAX_SECRET_LEN {
+        return Err(Error::invalid(format!("secret must be 1 to {MAX_SECRET_LEN} bytes")));
+    }
+    let options = Options::parse(options_json)?;
+    fork::install_handlers();
+    registry::upsert(appid, AppConfig { secret: Secret::new(secret), options });
+    refresher::ensure_running();
+    Ok(())
+}
+
+/// Runs `f` on a usable token for `appid`: the cached one without I/O, or one fetched now
+/// (a single fetch shared by all concurrent callers).
+#[inline]
+pub fn with_token<R>(appid: &str, f: impl FnOnce(&crate::token::Token) -> R) -> Result<R, Error> {
+    refresher::ensure_running();
+    match registry::with_app(appid, |app| app.with_token(f)) {
+        Some(result) => result,
+        None => Err(unknown_app(appid)),
+    }
+}
+
+pub fn get(appid: &str) -> Result<String, Error> {
+    with_token(appid, |t| t.value().to_owned())
+}
+
+pub fn get_info(appid: &str) -> Result<TokenInfo, Error> {
+    with_token(appid, |t| TokenInfo {
+        access_token: t.value().to_owned(),
+        generation: t.generation,
+        expires_in: t.remaining(std::time::Instant::now()),
+    })
+}
+
+/// The passive refresh; see `App::invalidate`.
+pub fn invalidate(appid: &str, stale_token: Option<&str>) -> Result<(), Error> {
+    refresher::ensure_running();
+    app(appid)?.invalidate(stale_token)
+}
+
+/// A counter that changes whenever the token handed out for `appid` changes (refresh,
+/// invalidation, new secret). It lives as long as the process.
+pub fn generation_counter(appid: &str) -> Result<&'static AtomicU64, Error> {
+    Ok(app(appid)?.generation_counter())
+}
+
+/// Stops background refreshing and waits for refreshes in progress. Safe to call more than
+/// once; any later call into the library resumes background work.
+pub fn shutdown() {
+    refresher::shutdown();
+}

@@ -1,0 +1,384 @@
+//! One registered app: its cached token, and the single-flight state machine that fetches,
+//! refreshes and invalidates it.
+//!
+//! Readers of a usable token touch only `current` (an `ArcSwapOption`: no lock, no shared
+//! write), so they never wait on a fetch. Everything else goes through `state`, a mutex that
+//! is never held across I/O: a fetch marks itself in flight, unlocks, talks to WeChat, and
+//! relocks to publish. Waiters sleep on `done`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::error::Error;
+use crate::fork;
+use crate::options::{Endpoint, Options};
+use crate::pacing::{Failure, ForceLimiter};
+use crate::refresher;
+use crate::secret::Secret;
+use crate::status::Status;
+use crate::token::Token;
+use crate::upstream::{self, Fetched};
+
+/// What the engine needs to ask WeChat for an app's token.
+#[derive(Debug)]
+pub struct AppConfig {
+    pub secret: Secret,
+    pub options: Options,
+}
+
+impl AppConfig {
+    /// Whether a token fetched under `self` is still meaningful under `other`.
+    fn same_upstream(&self, other: &AppConfig) -> bool {
+        self.secret == other.secret
+            && self.options.api_base == other.options.api_base
+            && self.options.endpoint == other.options.endpoint
+    }
+}
+
+pub struct App {
+    appid: Box<str>,
+    config: ArcSwap<AppConfig>,
+    current: ArcSwapOption<Token>,
+    /// Mirrors `current`'s generation; published after `current` changes, so a binding that
+    /// sees a new value here is guaranteed to find the new token in `current`.
+    generation: AtomicU64,
+    state: Mutex<State>,
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// The fork epoch of the fetch in progress. A flight inherited from the parent across
+    /// `fork()` has an older epoch: its thread does not exist here, so it is ignored.
+    flight: Option<u64>,
+    /// Flights completed so far; waiters compare it to learn that theirs has landed.
+    completed: u64,
+    /// The failure of the latest completed flight, shared with everyone who waited on it.
+    last_error: Option<Error>,
+    /// Backoff or cooldown after failures; cleared by a success or a new secret.
+    failure: Option<Failure>,
+    /// A token a caller reported as rejected by WeChat. stable_token's normal mode may hand
+    /// the same one back; then, and only then, a forced refresh is worth WeChat's limits.
+    rejected: Option<Box<str>>,
+    force: ForceLimiter,
+    /// Bumped when the secret or upstream changes, so a flight that started under the old
+    /// configuration does not publish its result.
+    config_epoch: u64,
+}
+
+impl State {
+    fn flight_live(&self) -> bool {
+        self.flight == Some(fork::epoch())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Reason {
+    /// A caller needs a token and none is usable.
+    Demand,
+    /// Refresh ahead of expiry, by the refresher.
+    Background,
+    /// A caller reported the cached token as rejected.
+    Invalidated,
+    /// A caller asked for a forced refresh.
+    Forced,
+}
+
+/// How a flight ended.
+enum Landing {
+    Done(Result<Arc<Token>, Error>),
+    /// The app was re-registered with another secret or upstream meanwhile: the result
+    /// belongs to a configuration that no longer exists and was dropped.
+    Superseded,
+}
+
+impl App {
+    pub fn new(appid: &str, config: AppConfig) -> App {
+        App {
+            appid: appid.into(),
+            config: ArcSwap::from_pointee(config),
+            current: ArcSwapOption::empty(),
+            generation: AtomicU64::new(0),
+            state: Mutex::new(State::default()),
+            done: Condvar::new(),
+        }
+    }
+
+    pub fn generation_counter(&self) -> &AtomicU64 {
+        &self.generation
+    }
+
+    /// Replaces the secret and options. A new secret or upstream drops the cached token and
+    /// any remembered failure (the user has presumably fixed what failed); otherwise the
+    /// token survives.
+    pub fn reconfigure(&self, config: AppConfig) {
+        let mut st = self.state.lock();
+        let reset = !self.config.load().same_upstream(&config);
+        self.config.store(Arc::new(config));
+        if reset {
+            st.config_epoch += 1;
+            st.failure = None;
+            st.last_error = None;
+            st.rejected = None;
+            self.publish(None);
+        }
+        drop(st);
+        refresher::wake();
+    }
+
+    /// Runs `f` on a usable token: the cached one without I/O, else after a (shared) fetch.
+    pub fn with_token<R>(&self, f: impl FnOnce(&Token) -> R) -> Result<R, Error> {
+        {
+            let guard = self.current.load();
+            if let Some(token) = guard.as_deref()
+                && token.is_usable(Instant::now())
+            {
+                return Ok(f(token));
+            }
+        }
+        let token = self.acquire()?;
+        Ok(f(&token))
+    }
+
+    fn usable(&self, now: Instant) -> Option<Arc<Token>> {
+        self.current.load_full().filter(|t| t.is_usable(now))
+    }
+
+    /// The slow path of `with_token`: join the fetch in flight, or start one.
+    fn acquire(&self) -> Result<Arc<Token>, Error> {
+        let mut st = self.state.lock();
+        let mut awaited: Option<u64> = None;
+        loop {
+            let now = Instant::now();
+            if let Some(token) = self.usable(now) {
+                return Ok(token);
+            }
+            if let Some(seq) = awaited
+                && st.completed != seq
+            {
+                // The flight we waited on failed: its error is ours too, without a new fetch.
+                if let Some(e) = &st.last_error {
+                    return Err(e.clone());
+                }
+                awaited = None;
+            }
+            if st.flight_live() {
+                awaited.get_or_insert(st.completed);
+                // Bounded wait: a fetch never outlives its own timeout by much, so something
+                // is badly wrong if this expires.
+                let limit = self.config.load().options.timeout * 2 + Duration::from_secs(1);
+                if self.done.wait_for(&mut st, limit).timed_out() && st.flight_live() {
+                    return Err(Error::new(Status::Network, "timed out waiting for the token fetch in progress"));
+                }
+                continue;
+            }
+            if let Some(f) = &st.failure
+                && now < f.retry_at
+            {
+                return Err(f.error.clone());
+            }
+            st.flight = Some(fork::epoch());
+            match self.fly(st, Reason::Demand) {
+                Landing::Done(result) => return result,
+                Landing::Superseded => st = self.state.lock(),
+            }
+        }
+    }
+
+    /// The passive refresh: `stale` is a token WeChat rejected (40001/42001/40014). If it is
+    /// still the cached one it is withdrawn and replaced by one fetch, however many callers
+    /// report it; if the cache has moved on, nothing happens. `None` forces a refresh.
+    pub fn invalidate(&self, stale: Option<&str>) -> Result<(), Error> {
+        let mut st = self.state.lock();
+        let reason = match stale {
+            Some(stale) => {
+                match self.current.load_full() {
+                    Some(cur) if cur.value() == stale => {}
+                    _ => return Ok(()),
+                }
+                st.rejected = Some(stale.into());
+                self.publish(None);
+                if st.flight_live() {
+                    // The fetch under way brings the replacement (and checks it against
+                    // `rejected` when it lands).
+                    return Ok(());
+                }
+                Reason::Invalidated
+            }
+            None => {
+                while st.flight_live() {
+                    let limit = self.config.load().options.timeout * 2 + Duration::from_secs(1);
+                    if self.done.wait_for(&mut st, limit).timed_out() && st.flight_live() {
+                        return Err(Error::new(Status::Network, "timed out waiting for the token fetch in progress"));
+                    }
+                }
+                st.force.try_acquire(Instant::now())?;
+                if let Some(cur) = self.current.load_full() {
+                    st.rejected = Some(cur.value().into());
+                    self.publish(None);
+                }
+                Reason::Forced
+            }
+        };
+        if let Some(f) = &st.failure
+            && Instant::now() < f.retry_at
+        {
+            return Err(f.error.clone());
+        }
+        st.flight = Some(fork::epoch());
+        match self.fly(st, reason) {
+            Landing::Done(result) => result.map(drop),
+            Landing::Superseded => Ok(()),
+        }
+    }
+
+    /// When the refresher should next look at this app, if it should at all: the refresh-ahead
+    /// point of a usable token, pushed back by any backoff. Nothing while a fetch is in
+    /// flight (its landing wakes the refresher) or once the token has expired (then callers
+    /// fetch on demand, under the same backoff).
+    pub fn next_due(&self) -> Option<Instant> {
+        let st = self.state.lock();
+        self.due_locked(&st)
+    }
+
+    fn due_locked(&self, st: &State) -> Option<Instant> {
+        if st.flight_live() {
+            return None;
+        }
+        let token = self.current.load_full()?;
+        let ahead = self.config.load().options.refresh_ahead;
+        let mut due = token.refresh_at(ahead);
+        if let Some(f) = &st.failure {
+            due = due.max(f.retry_at);
+        }
+        (due < token.expires_at()).then_some(due)
+    }
+
+    /// Claims the background refresh if it is due now; the refresher then hands the claim to
+    /// a worker thread that calls `run_claimed_refresh`.
+    pub fn claim_refresh(&self, now: Instant) -> bool {
+        let mut st = self.state.lock();
+        match self.due_locked(&st) {
+            Some(due) if due <= now => {
+                st.flight = Some(fork::epoch());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn run_claimed_refresh(&self) {
+        let st = self.state.lock();
+        if st.flight_live() {
+            let _ = self.fly(st, Reason::Background);
+        }
+    }
+
+    /// Performs the fetch the caller marked in flight, publishes the outcome and wakes waiters.
+    fn fly(&self, mut st: MutexGuard<'_, State>, reason: Reason) -> Landing {
+        debug_assert!(st.flight_live());
+        let config = self.config.load_full();
+        let config_epoch = st.config_epoch;
+        let stable = config.options.endpoint == Endpoint::Stable;
+        let mut force = reason == Reason::Forced && stable;
+        let mut requested_at = Instant::now();
+        let mut result = MutexGuard::unlocked(&mut st, || self.request(&config, force));
+
+        let mut refused = None;
+        if let Ok(fetched) = &result
+            && stable
+            && !force
+            && st.rejected.as_deref() == Some(fetched.access_token.as_str())
+            && st.config_epoch == config_epoch
+        {
+            // WeChat's normal mode handed back the very token a caller saw rejected.
+            match st.force.try_acquire(Instant::now()) {
+                Ok(()) => {
+                    force = true;
+                    requested_at = Instant::now();
+                    result = MutexGuard::unlocked(&mut st, || self.request(&config, force));
+                }
+                // WeChat still calls this token current, so it goes back into service rather
+                // than leaving callers with nothing; the caller learns its refresh was refused.
+                Err(e) => refused = Some(e),
+            }
+        }
+
+        let landing = if st.config_epoch != config_epoch {
+            st.last_error = None;
+            Landing::Superseded
+        } else {
+            let outcome = match result {
+                Ok(fetched) => {
+                    st.failure = None;
+                    st.rejected = None;
+                    let token = self.install(fetched, requested_at);
+                    match refused {
+                        Some(e) => Err(e),
+                        None => Ok(token),
+                    }
+                }
+                Err(e) => {
+                    st.failure = Some(Failure::after(st.failure.as_ref(), e.clone(), Instant::now(), &config.options));
+                    Err(e)
+                }
+            };
+            st.last_error = outcome.as_ref().err().cloned();
+            Landing::Done(outcome)
+        };
+        st.flight = None;
+        st.completed += 1;
+        drop(st);
+        self.done.notify_all();
+        refresher::wake();
+        landing
+    }
+
+    fn request(&self, config: &AppConfig, force_refresh: bool) -> Result<Fetched, Error> {
+        upstream::fetch(&upstream::Request {
+            appid: &self.appid,
+            secret: &config.secret,
+            options: &config.options,
+            force_refresh,
+        })
+    }
+
+    /// Publishes a fetched token. The same value again (stable_token reuses tokens) keeps its
+    /// generation, so binding-side caches stay valid.
+    fn install(&self, fetched: Fetched, requested_at: Instant) -> Arc<Token> {
+        let current = self.current.load_full();
+        let generation = match &current {
+            Some(cur) if cur.value() == fetched.access_token => cur.generation,
+            _ => self.generation.load(Ordering::Relaxed) + 1,
+        };
+        let token = Arc::new(Token::new(fetched.access_token, requested_at, fetched.expires_in, generation));
+        self.current.store(Some(token.clone()));
+        self.generation.store(generation, Ordering::Release);
+        token
+    }
+
+    /// Withdraws the current token (or sets `None` on reset); callers must hold `state`.
+    fn publish(&self, token: Option<Arc<Token>>) {
+        let next = self.generation.load(Ordering::Relaxed) + 1;
+        self.current.store(token);
+        self.generation.store(next, Ordering::Release);
+    }
+
+    /// Locks `state` for `fork()`; see `fork.rs`.
+    ///
+    /// # Safety
+    /// Must be paired with exactly one `fork_unlock` on the same thread (or its fork child).
+    pub unsafe fn fork_lock(&self) {
+        std::mem::forget(self.state.lock());
+    }
+
+    /// # Safety
+    /// Only after `fork_lock`.
+    pub unsafe fn fork_unlock(&self) {
+        unsafe { fork::force_unlock(&self.state) };
+    }
+}

@@ -1,0 +1,34 @@
+//! wx_token: gets, caches and refreshes WeChat access_tokens for every app registered in the
+//! process, and exposes that through a C ABI (`ffi`, header `include/wx_token.h`).
+//!
+//! Module map: `api` is the engine's Rust surface; `app` is one app's token state machine;
+//! `registry` the process-wide app table; `refresher` the background refresh thread;
+//! `upstream` one HTTP exchange with WeChat; `pacing` backoff and WeChat's force limits;
+//! `fork` fork-safety; `options`, `secret`, `token`, `error`, `status` the values they share.
+
+mod api;
+mod app;
+mod error;
+pub mod ffi;
+mod fork;
+mod options;
+mod pacing;
+mod refresher;
+mod registry;
+mod secret;
+mod status;
+mod token;
+mod upstream;
+
+pub use api::{
+    MAX_APPID_LEN, MAX_SECRET_LEN, TokenInfo, generation_counter, get, get_info, invalidate, register, shutdown,
+    with_token,
+};
+pub use error::{Error, TOKEN_REJECTED_ERRCODES};
+pub use options::{DEFAULT_API_BASE, Endpoint, Options};
+pub use pacing::{FORCE_DAILY_LIMIT, FORCE_MIN_SPACING};
+pub use status::Status;
+pub use token::Token;
+pub use upstream::{MAX_BODY_LEN, MAX_TOKEN_LEN, parse_response};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,152 @@
+//! Calls the C ABI exactly as a C caller would, and wraps the answers for assertions.
+#![allow(dead_code)]
+
+use std::ffi::{CStr, CString, c_char};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use wx_fake::{FakeConfig, FakeWechat};
+use wx_token::ffi::*;
+
+/// The C-level outcome of a failed call: status, WeChat errcode and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub status: i32,
+    pub errcode: i32,
+    pub message: String,
+}
+
+pub fn cstr(s: &str) -> CString {
+    CString::new(s).expect("no NUL in test strings")
+}
+
+/// An appid unique to this test process, so tests sharing the global registry never collide.
+pub fn unique_appid(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("wx_{tag}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+pub fn last_failure(status: i32) -> Failure {
+    let mut buf = vec![0u8; 4096];
+    let n = unsafe { wx_last_error_message(buf.as_mut_ptr().cast::<c_char>(), buf.len()) };
+    let msg = CStr::from_bytes_until_nul(&buf).unwrap().to_str().unwrap().to_owned();
+    assert_eq!(n, msg.len(), "message fits the test buffer");
+    Failure { status, errcode: wx_last_errcode(), message: msg }
+}
+
+pub fn register(appid: &str, secret: &str, options: Option<&str>) -> Result<(), Failure> {
+    let a = cstr(appid);
+    let s = cstr(secret);
+    let o = options.map(cstr);
+    let rc = unsafe { wx_token_register(a.as_ptr(), s.as_ptr(), o.as_ref().map_or(std::ptr::null(), |o| o.as_ptr())) };
+    if rc == WX_OK { Ok(()) } else { Err(last_failure(rc)) }
+}
+
+pub fn get(appid: &str) -> Result<String, Failure> {
+    let a = cstr(appid);
+    let mut buf = vec![0u8; WX_TOKEN_MAX_LEN + 1];
+    let mut n = usize::MAX;
+    let rc = unsafe { wx_token_get(a.as_ptr(), buf.as_mut_ptr().cast::<c_char>(), buf.len(), &mut n) };
+    if rc != WX_OK {
+        return Err(last_failure(rc));
+    }
+    assert_eq!(wx_last_errcode(), 0, "success clears the last errcode");
+    assert_eq!(buf[n], 0, "NUL-terminated");
+    Ok(String::from_utf8(buf[..n].to_vec()).unwrap())
+}
+
+pub fn invalidate(appid: &str, stale: Option<&str>) -> Result<(), Failure> {
+    let a = cstr(appid);
+    let s = stale.map(cstr);
+    let rc = unsafe { wx_token_invalidate(a.as_ptr(), s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr())) };
+    if rc == WX_OK { Ok(()) } else { Err(last_failure(rc)) }
+}
+
+pub fn generation(appid: &str) -> u64 {
+    let a = cstr(appid);
+    let mut p: *const u64 = std::ptr::null();
+    assert_eq!(unsafe { wx_token_generation_counter(a.as_ptr(), &mut p) }, WX_OK);
+    unsafe { std::sync::atomic::AtomicU64::from_ptr(p.cast_mut()).load(Ordering::Acquire) }
+}
+
+/// A fake WeChat that knows one app, and options pointing the engine at it.
+pub struct Setup {
+    pub fake: FakeWechat,
+    pub appid: String,
+    pub secret: String,
+}
+
+impl Setup {
+    pub fn new(tag: &str, cfg: FakeConfig) -> Setup {
+        Setup::with_secret(tag, "s3cret-&=+%/ 密", cfg)
+    }
+
+    pub fn with_secret(tag: &str, secret: &str, cfg: FakeConfig) -> Setup {
+        let appid = unique_appid(tag);
+        let fake = FakeWechat::start(cfg).expect("fake starts");
+        fake.add_app(&appid, secret);
+        Setup { fake, appid, secret: secret.to_owned() }
+    }
+
+    /// Options JSON for this fake: short backoffs for tests, overridden by `extra` (JSON
+    /// members without the braces, or "").
+    pub fn options(&self, extra: &str) -> String {
+        let mut opts = serde_json::json!({
+            "api_base": self.fake.base_url(),
+            "retry_min_ms": 50,
+            "retry_max_ms": 200,
+            "error_cooldown_ms": 300,
+            "timeout_ms": 2000,
+        });
+        let extra: serde_json::Value = serde_json::from_str(&format!("{{{extra}}}")).expect("extra options");
+        for (k, v) in extra.as_object().unwrap() {
+            opts[k] = v.clone();
+        }
+        opts.to_string()
+    }
+
+    pub fn register(&self, extra: &str) {
+        register(&self.appid, &self.secret, Some(&self.options(extra))).expect("register");
+    }
+
+    pub fn fetches(&self) -> u64 {
+        let s = self.fake.app_stats(&self.appid);
+        s.token_requests + s.stable_requests + s.force_requests
+    }
+}
+
+/// Polls `cond` every 10 ms for up to `secs` seconds: for waiting on background work, whose
+/// timing the tests do not assert.
+pub fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// A plain HTTP GET over loopback, for talking to the fake from a fork child (whose copy of
+/// the in-process fake's memory no longer sees the server threads, which live in the parent).
+pub fn http_get(base_url: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = base_url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to fake");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
+}
+
+/// Upstream token requests for `appid`, asked over HTTP.
+pub fn fetches_via_http(base_url: &str, appid: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(&http_get(base_url, "/_fake/stats")).unwrap();
+    let app = &v["apps"][appid];
+    ["token_requests", "stable_requests", "force_requests"].iter().map(|k| app[*k].as_u64().unwrap_or(0)).sum()
+}
+
+/// Whether the fake's business API accepts `token`, asked over HTTP.
+pub fn valid_via_http(base_url: &str, token: &str) -> bool {
+    http_get(base_url, &format!("/cgi-bin/get_api_domain_ip?access_token={token}")).contains("ip_list")
+}
