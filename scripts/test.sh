@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The project's test command: installs what is missing, then runs every language's tests
+# against real parts (the fake WeChat on loopback, Mono and CoreCLR, valgrind, ...).
+# Every step runs even when an earlier one fails; the exit status says whether all passed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+bash scripts/install-deps.sh || exit 1
+
+export WX_TOKEN_LIB="$root/target/debug/libwx_token.so"
+export WX_FAKE_BIN="$root/target/debug/wx-fake-wechat"
+export CARGO_TERM_COLOR=never
+
+declare -a results=()
+step() {
+    local name=$1
+    shift
+    echo
+    echo "=== $name: $*"
+    local start=$SECONDS
+    if "$@"; then
+        results+=("ok     $name ($((SECONDS - start)) s)")
+    else
+        results+=("FAILED $name ($((SECONDS - start)) s)")
+    fi
+}
+
+step build cargo build --workspace --all-targets --locked
+step rust cargo test --workspace --locked
+step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+step demo bash scripts/demo.sh
+step python bash bindings/python/test.sh
+step csharp bash bindings/csharp/test.sh
+step cpp bash bindings/cpp/test.sh
+
+echo
+echo "=== summary"
+printf '%s\n' "${results[@]}"
+failed=$(printf '%s\n' "${results[@]}" | grep -c '^FAILED' || true)
+echo "steps: $((${#results[@]} - failed)) passed, $failed failed"
+[[ $failed -eq 0 ]]
