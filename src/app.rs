@@ -16,12 +16,17 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use crate::error::Error;
 use crate::fork;
 use crate::options::{Endpoint, Options};
-use crate::pacing::{Failure, ForceLimiter};
+use crate::pacing::{FallbackBudget, Failure, ForceLimiter};
 use crate::refresher;
 use crate::secret::Secret;
+use crate::source::{self, Need, Obtained, Outcome};
 use crate::status::Status;
+use crate::store::StoreSpec;
 use crate::token::Token;
 use crate::upstream::{self, Fetched};
+
+/// How soon to look again when another process holds the refresh lease.
+const BUSY_RETRY: Duration = Duration::from_millis(200);
 
 /// What the engine needs to ask WeChat for an app's token.
 #[derive(Debug)]
@@ -36,6 +41,7 @@ impl AppConfig {
         self.secret == other.secret
             && self.options.api_base == other.options.api_base
             && self.options.endpoint == other.options.endpoint
+            && self.options.store == other.options.store
     }
 }
 
@@ -48,6 +54,9 @@ pub struct App {
     generation: AtomicU64,
     state: Mutex<State>,
     done: Condvar,
+    /// Separate from `state` because fetches consult them while `state` is unlocked.
+    force: Mutex<ForceLimiter>,
+    fallback: Mutex<FallbackBudget>,
 }
 
 #[derive(Default)]
@@ -59,12 +68,19 @@ struct State {
     completed: u64,
     /// The failure of the latest completed flight, shared with everyone who waited on it.
     last_error: Option<Error>,
-    /// Backoff or cooldown after failures; cleared by a success or a new secret.
+    /// Backoff or cooldown after failures of fetches callers asked for; cleared by a success
+    /// or a new secret. Callers within it get its error without a new fetch.
     failure: Option<Failure>,
+    /// The same for background refreshes and store syncs, which happen while the token is
+    /// still valid: they pace the refresher only, never a caller who needs a token now.
+    bg_failure: Option<Failure>,
     /// A token a caller reported as rejected by WeChat. stable_token's normal mode may hand
     /// the same one back; then, and only then, a forced refresh is worth WeChat's limits.
     rejected: Option<Box<str>>,
-    force: ForceLimiter,
+    /// With a shared store: when the store was last consulted, and a pause after finding its
+    /// lease held by another process.
+    synced_at: Option<Instant>,
+    not_before: Option<Instant>,
     /// Bumped when the secret or upstream changes, so a flight that started under the old
     /// configuration does not publish its result.
     config_epoch: u64,
@@ -105,6 +121,8 @@ impl App {
             generation: AtomicU64::new(0),
             state: Mutex::new(State::default()),
             done: Condvar::new(),
+            force: Mutex::new(ForceLimiter::default()),
+            fallback: Mutex::new(FallbackBudget::default()),
         }
     }
 
@@ -122,9 +140,10 @@ impl App {
         if reset {
             st.config_epoch += 1;
             st.failure = None;
+            st.bg_failure = None;
             st.last_error = None;
             st.rejected = None;
-            self.publish(None);
+            self.withdraw();
         }
         drop(st);
         refresher::wake();
@@ -194,6 +213,14 @@ impl App {
     /// report it; if the cache has moved on, nothing happens. `None` forces a refresh.
     pub fn invalidate(&self, stale: Option<&str>) -> Result<(), Error> {
         let mut st = self.state.lock();
+        // A fetch under way may already bring the replacement; judge the report against
+        // what it lands.
+        while st.flight_live() {
+            let limit = self.config.load().options.timeout * 2 + Duration::from_secs(1);
+            if self.done.wait_for(&mut st, limit).timed_out() && st.flight_live() {
+                return Err(Error::new(Status::Network, "timed out waiting for the token fetch in progress"));
+            }
+        }
         let reason = match stale {
             Some(stale) => {
                 match self.current.load_full() {
@@ -201,25 +228,14 @@ impl App {
                     _ => return Ok(()),
                 }
                 st.rejected = Some(stale.into());
-                self.publish(None);
-                if st.flight_live() {
-                    // The fetch under way brings the replacement (and checks it against
-                    // `rejected` when it lands).
-                    return Ok(());
-                }
+                self.withdraw();
                 Reason::Invalidated
             }
             None => {
-                while st.flight_live() {
-                    let limit = self.config.load().options.timeout * 2 + Duration::from_secs(1);
-                    if self.done.wait_for(&mut st, limit).timed_out() && st.flight_live() {
-                        return Err(Error::new(Status::Network, "timed out waiting for the token fetch in progress"));
-                    }
-                }
-                st.force.try_acquire(Instant::now())?;
+                self.force.lock().try_acquire(Instant::now())?;
                 if let Some(cur) = self.current.load_full() {
                     st.rejected = Some(cur.value().into());
-                    self.publish(None);
+                    self.withdraw();
                 }
                 Reason::Forced
             }
@@ -250,10 +266,19 @@ impl App {
             return None;
         }
         let token = self.current.load_full()?;
-        let ahead = self.config.load().options.refresh_ahead;
-        let mut due = token.refresh_at(ahead);
-        if let Some(f) = &st.failure {
+        let config = self.config.load();
+        let options = &config.options;
+        let mut due = token.refresh_at(options.refresh_ahead);
+        if matches!(options.store, StoreSpec::Shared(_)) {
+            // Pick up what other processes published (refreshes, invalidations) before this
+            // process's own refresh would come due.
+            due = due.min(st.synced_at.map_or_else(Instant::now, |t| t + options.store_sync));
+        }
+        for f in [&st.failure, &st.bg_failure].into_iter().flatten() {
             due = due.max(f.retry_at);
+        }
+        if let Some(t) = st.not_before {
+            due = due.max(t);
         }
         (due < token.expires_at()).then_some(due)
     }
@@ -278,57 +303,56 @@ impl App {
         }
     }
 
-    /// Performs the fetch the caller marked in flight, publishes the outcome and wakes waiters.
+    /// Obtains a token for the flight the caller marked, publishes the outcome and wakes
+    /// waiters.
     fn fly(&self, mut st: MutexGuard<'_, State>, reason: Reason) -> Landing {
         debug_assert!(st.flight_live());
         let config = self.config.load_full();
         let config_epoch = st.config_epoch;
-        let stable = config.options.endpoint == Endpoint::Stable;
-        let mut force = reason == Reason::Forced && stable;
-        let mut requested_at = Instant::now();
-        let mut result = MutexGuard::unlocked(&mut st, || self.request(&config, force));
+        let rejected = st.rejected.clone();
+        let need = match (reason, rejected.as_deref()) {
+            (Reason::Background, _) => Need::Refresh,
+            (_, Some(stale)) => Need::Replace(stale),
+            (_, None) => Need::Usable,
+        };
+        let force_first = reason == Reason::Forced;
+        let outcome = MutexGuard::unlocked(&mut st, || {
+            source::obtain(&self.appid, &config.options, need, &self.fallback, || {
+                self.fetch_fresh(&config, force_first, rejected.as_deref())
+            })
+        });
 
-        let mut refused = None;
-        if let Ok(fetched) = &result
-            && stable
-            && !force
-            && st.rejected.as_deref() == Some(fetched.access_token.as_str())
-            && st.config_epoch == config_epoch
-        {
-            // WeChat's normal mode handed back the very token a caller saw rejected.
-            match st.force.try_acquire(Instant::now()) {
-                Ok(()) => {
-                    force = true;
-                    requested_at = Instant::now();
-                    result = MutexGuard::unlocked(&mut st, || self.request(&config, force));
-                }
-                // WeChat still calls this token current, so it goes back into service rather
-                // than leaving callers with nothing; the caller learns its refresh was refused.
-                Err(e) => refused = Some(e),
-            }
-        }
-
+        let now = Instant::now();
         let landing = if st.config_epoch != config_epoch {
             st.last_error = None;
             Landing::Superseded
         } else {
-            let outcome = match result {
-                Ok(fetched) => {
+            let (result, shared) = match outcome {
+                Outcome::Got(got) => {
                     st.failure = None;
+                    st.bg_failure = None;
                     st.rejected = None;
-                    let token = self.install(fetched, requested_at);
-                    match refused {
-                        Some(e) => Err(e),
-                        None => Ok(token),
+                    st.not_before = None;
+                    st.synced_at = Some(now);
+                    let token = self.install(got.fetched, got.requested_at);
+                    match got.refused {
+                        Some(e) => (Err(e.clone()), Some(e)),
+                        None => (Ok(token), None),
                     }
                 }
-                Err(e) => {
-                    st.failure = Some(Failure::after(st.failure.as_ref(), e.clone(), Instant::now(), &config.options));
-                    Err(e)
+                // Not a failure: whoever waited on this flight simply looks again.
+                Outcome::Busy => {
+                    st.not_before = Some(now + BUSY_RETRY);
+                    (Err(Error::new(Status::Store, "another process is refreshing the token")), None)
+                }
+                Outcome::Failed(e) => {
+                    let slot = if reason == Reason::Background { &mut st.bg_failure } else { &mut st.failure };
+                    *slot = Some(Failure::after(slot.as_ref(), e.clone(), now, &config.options));
+                    (Err(e.clone()), Some(e))
                 }
             };
-            st.last_error = outcome.as_ref().err().cloned();
-            Landing::Done(outcome)
+            st.last_error = shared;
+            Landing::Done(result)
         };
         st.flight = None;
         st.completed += 1;
@@ -336,6 +360,25 @@ impl App {
         self.done.notify_all();
         refresher::wake();
         landing
+    }
+
+    /// Asks WeChat for a token. stable_token's normal mode may hand back the very token a
+    /// caller saw rejected; then, and only then, a forced refresh is spent, within WeChat's
+    /// limits. If they refuse it, the token goes back into service (WeChat still calls it
+    /// current) and the caller learns that its refresh was refused.
+    fn fetch_fresh(&self, config: &AppConfig, force_first: bool, rejected: Option<&str>) -> Result<Obtained, Error> {
+        let stable = config.options.endpoint == Endpoint::Stable;
+        let requested_at = Instant::now();
+        let fetched = self.request(config, force_first && stable)?;
+        if stable && !force_first && rejected == Some(fetched.access_token.as_str()) {
+            if let Err(refused) = self.force.lock().try_acquire(Instant::now()) {
+                return Ok(Obtained { fetched, requested_at, refused: Some(refused) });
+            }
+            let requested_at = Instant::now();
+            let fetched = self.request(config, true)?;
+            return Ok(Obtained { fetched, requested_at, refused: None });
+        }
+        Ok(Obtained { fetched, requested_at, refused: None })
     }
 
     fn request(&self, config: &AppConfig, force_refresh: bool) -> Result<Fetched, Error> {
@@ -361,10 +404,10 @@ impl App {
         token
     }
 
-    /// Withdraws the current token (or sets `None` on reset); callers must hold `state`.
-    fn publish(&self, token: Option<Arc<Token>>) {
+    /// Stops handing out the current token; callers must hold `state`.
+    fn withdraw(&self) {
         let next = self.generation.load(Ordering::Relaxed) + 1;
-        self.current.store(token);
+        self.current.store(None);
         self.generation.store(next, Ordering::Release);
     }
 

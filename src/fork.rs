@@ -50,6 +50,7 @@ extern "C" fn parent() {
 #[cfg(unix)]
 extern "C" fn child() {
     EPOCH.fetch_add(1, Ordering::AcqRel);
+    close_lease_fds_in_child();
     unsafe {
         refresher::fork_unlock();
         registry::fork_unlock_all();
@@ -62,4 +63,36 @@ extern "C" fn child() {
 /// The mutex must be locked, by this thread (or, in a fork child, by the forking thread).
 pub unsafe fn force_unlock<T>(mutex: &parking_lot::Mutex<T>) {
     unsafe { mutex.force_unlock(parking_lot::lock_api::GuardNoSend::new()) };
+}
+
+/// Descriptors that hold a file-store lease. A fork child closes its copies at once: otherwise
+/// the lock (shared by both copies) would outlive the parent's release for as long as the
+/// child lives, and block every other process's refresh.
+static LEASE_FDS: [std::sync::atomic::AtomicI32; 64] = [const { std::sync::atomic::AtomicI32::new(-1) }; 64];
+
+pub fn track_fd(fd: i32) {
+    for slot in &LEASE_FDS {
+        if slot.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            return;
+        }
+    }
+}
+
+pub fn untrack_fd(fd: i32) {
+    for slot in &LEASE_FDS {
+        if slot.compare_exchange(fd, -1, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            return;
+        }
+    }
+}
+
+#[cfg(unix)]
+fn close_lease_fds_in_child() {
+    for slot in &LEASE_FDS {
+        let fd = slot.swap(-1, Ordering::AcqRel);
+        if fd >= 0 {
+            // close(2) is async-signal-safe; the parent's copy keeps the lock.
+            unsafe { libc::close(fd) };
+        }
+    }
 }

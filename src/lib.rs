@@ -16,6 +16,8 @@ mod pacing;
 mod refresher;
 mod registry;
 mod secret;
+mod source;
+mod store;
 mod status;
 mod token;
 mod upstream;

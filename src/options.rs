@@ -6,8 +6,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::Error;
+use crate::store::StoreSpec;
 
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
+pub const DEFAULT_STORE_PREFIX: &str = "wx_token:";
 
 /// Which WeChat token API to call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +37,17 @@ pub struct Options {
     pub error_cooldown: Duration,
     /// Whether `api_base` is a loopback host (plain http allowed, proxies bypassed).
     pub loopback: bool,
+    /// Where the token is kept: this process only, or a store shared with other processes.
+    pub store: StoreSpec,
+    /// How long a refresh lease in a shared store lasts: a holder that dies mid-refresh is
+    /// replaced within this time.
+    pub lease: Duration,
+    /// With a shared store, how often a process re-reads the store for tokens another process
+    /// published (a refresh or an invalidation elsewhere in the fleet).
+    pub store_sync: Duration,
+    /// How many times per hour an app may fetch directly from WeChat while its shared store is
+    /// unreachable and it has no valid token: small, so a store outage cannot burn the quota.
+    pub store_fallback_per_hour: u32,
 }
 
 impl Default for Options {
@@ -48,6 +61,10 @@ impl Default for Options {
             retry_max: Duration::from_secs(60),
             error_cooldown: Duration::from_secs(30),
             loopback: false,
+            store: StoreSpec::Memory,
+            lease: Duration::from_secs(10),
+            store_sync: Duration::from_secs(10),
+            store_fallback_per_hour: 2,
         }
     }
 }
@@ -62,6 +79,11 @@ struct RawOptions {
     retry_min_ms: Option<u64>,
     retry_max_ms: Option<u64>,
     error_cooldown_ms: Option<u64>,
+    store: Option<String>,
+    store_prefix: Option<String>,
+    lease_ms: Option<u64>,
+    store_sync_ms: Option<u64>,
+    store_fallback_per_hour: Option<u32>,
 }
 
 impl Options {
@@ -108,6 +130,25 @@ impl Options {
         }
         if let Some(ms) = raw.error_cooldown_ms {
             o.error_cooldown = Duration::from_millis(in_range("error_cooldown_ms", ms, 1, 3_600_000)?);
+        }
+        if let Some(ms) = raw.lease_ms {
+            o.lease = Duration::from_millis(in_range("lease_ms", ms, 100, 600_000)?);
+        } else {
+            // A lease must outlast the fetch it guards.
+            o.lease = o.lease.max(o.timeout * 2);
+        }
+        if let Some(ms) = raw.store_sync_ms {
+            o.store_sync = Duration::from_millis(in_range("store_sync_ms", ms, 10, 3_600_000)?);
+        }
+        if let Some(n) = raw.store_fallback_per_hour {
+            o.store_fallback_per_hour = in_range("store_fallback_per_hour", n.into(), 0, 60)? as u32;
+        }
+        let prefix = raw.store_prefix.as_deref().unwrap_or(DEFAULT_STORE_PREFIX);
+        crate::store::check_prefix(prefix)?;
+        if let Some(spec) = raw.store {
+            o.store = StoreSpec::parse(&spec, prefix, o.timeout)?;
+        } else if raw.store_prefix.is_some() {
+            return Err(Error::invalid("options_json: store_prefix needs a store"));
         }
         Ok(o)
     }

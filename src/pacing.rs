@@ -148,3 +148,39 @@ mod tests {
         }
     }
 }
+
+/// Direct fetches allowed while a shared store is unreachable: a rolling one-hour window.
+#[derive(Debug, Default)]
+pub struct FallbackBudget {
+    recent: VecDeque<Instant>,
+}
+
+impl FallbackBudget {
+    pub fn try_acquire(&mut self, now: Instant, per_hour: u32) -> bool {
+        const HOUR: Duration = Duration::from_secs(3600);
+        while self.recent.front().is_some_and(|&t| now.saturating_duration_since(t) >= HOUR) {
+            self.recent.pop_front();
+        }
+        if self.recent.len() >= per_hour as usize {
+            return false;
+        }
+        self.recent.push_back(now);
+        true
+    }
+}
+
+#[cfg(test)]
+mod fallback_tests {
+    use super::*;
+
+    #[test]
+    fn budget_is_per_rolling_hour() {
+        let mut b = FallbackBudget::default();
+        let t0 = Instant::now();
+        assert!(b.try_acquire(t0, 2));
+        assert!(b.try_acquire(t0, 2));
+        assert!(!b.try_acquire(t0 + Duration::from_secs(3599), 2));
+        assert!(b.try_acquire(t0 + Duration::from_secs(3600), 2));
+        assert!(!FallbackBudget::default().try_acquire(t0, 0));
+    }
+}

@@ -1,0 +1,124 @@
+//! One process of a fleet sharing a token store, for the multi-process tests (Rust and the
+//! bindings' own) and for trying stores by hand:
+//!
+//! ```sh
+//! cargo run --example store_peer -- --appid wx_demo_appid --secret demo_secret \
+//!     --options '{"api_base":"http://127.0.0.1:PORT","store":"file:/tmp/wx-store"}' --threads 4
+//! ```
+//!
+//! It registers the app (with `--report-rejected`, also gets a token), waits for `--go-file` to
+//! exist (so a fleet starts at once), then each of `--threads` threads gets a token, after
+//! reporting the first one rejected (`wx_token::invalidate`) if `--report-rejected` was given. Each token
+//! seen is printed as a fingerprint on its own line (`fnv1a64:<16 hex digits>` of its bytes:
+//! enough to tell tokens apart, never the credential itself); errors go to stderr and exit 1.
+//! With `--hold-ms N` it then stays up N ms (refreshing in the background) and prints the token
+//! it hands out at the end.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+struct Args {
+    appid: String,
+    secret: String,
+    options: Option<String>,
+    threads: usize,
+    go_file: Option<PathBuf>,
+    report_rejected: bool,
+    hold_ms: u64,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args { appid: String::new(), secret: String::new(), options: None, threads: 1, go_file: None, report_rejected: false, hold_ms: 0 };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--appid" => a.appid = value()?,
+            "--secret" => a.secret = value()?,
+            "--options" => a.options = Some(value()?),
+            "--threads" => a.threads = value()?.parse().map_err(|_| "--threads takes a number")?,
+            "--go-file" => a.go_file = Some(value()?.into()),
+            "--report-rejected" => a.report_rejected = true,
+            "--hold-ms" => a.hold_ms = value()?.parse().map_err(|_| "--hold-ms takes a number")?,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if a.appid.is_empty() || a.secret.is_empty() {
+        return Err("--appid and --secret are required".into());
+    }
+    Ok(a)
+}
+
+fn main() {
+    let args = parse().unwrap_or_else(|e| {
+        eprintln!("store_peer: {e}");
+        std::process::exit(2);
+    });
+    if let Err(e) = wx_token::register(&args.appid, &args.secret, args.options.as_deref()) {
+        eprintln!("store_peer: register: {e}");
+        std::process::exit(1);
+    }
+    let rejected = match args.report_rejected {
+        true => match wx_token::get(&args.appid) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("store_peer: first get: {e}");
+                std::process::exit(1);
+            }
+        },
+        false => None,
+    };
+    if let Some(go) = &args.go_file {
+        let start = Instant::now();
+        while !go.exists() {
+            if start.elapsed() > Duration::from_secs(30) {
+                eprintln!("store_peer: no go file after 30 s");
+                std::process::exit(1);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let workers: Vec<_> = (0..args.threads)
+        .map(|_| {
+            let (appid, stale) = (args.appid.clone(), rejected.clone());
+            std::thread::spawn(move || -> Result<String, wx_token::Error> {
+                if let Some(stale) = stale {
+                    wx_token::invalidate(&appid, Some(&stale))?;
+                }
+                wx_token::get(&appid)
+            })
+        })
+        .collect();
+    let mut failed = false;
+    for w in workers {
+        match w.join().expect("worker panicked") {
+            Ok(token) => println!("{}", fingerprint(&token)),
+            Err(e) => {
+                eprintln!("store_peer: {} (errcode {}): {e}", e.status().name(), e.errcode());
+                failed = true;
+            }
+        }
+    }
+    if args.hold_ms > 0 && !failed {
+        // Stay up while the background refresher works, then show what is handed out now.
+        std::thread::sleep(Duration::from_millis(args.hold_ms));
+        match wx_token::get(&args.appid) {
+            Ok(token) => println!("{}", fingerprint(&token)),
+            Err(e) => {
+                eprintln!("store_peer: get after holding: {e}");
+                failed = true;
+            }
+        }
+    }
+    wx_token::shutdown();
+    std::process::exit(i32::from(failed));
+}
+
+/// FNV-1a, 64 bits: trivial to reproduce in any language's test.
+fn fingerprint(token: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in token.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("fnv1a64:{h:016x}")
+}
