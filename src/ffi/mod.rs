@@ -56,7 +56,10 @@ const _: () = {
 /// or a JSON object with any of: "api_base" (default "https://api.weixin.qq.com"; http:// only
 /// for loopback hosts), "endpoint" ("stable", the default, or "classic"), "refresh_ahead_secs"
 /// (300), "timeout_ms" (5000), "retry_min_ms" (500), "retry_max_ms" (60000),
-/// "error_cooldown_ms" (30000). Unknown keys are rejected with WX_INVALID_ARGUMENT.
+/// "error_cooldown_ms" (30000), and for sharing one token between processes and hosts:
+/// "store" ("memory", the default; "file:/abs/dir"; "redis://[user:pass@]host:port/db" or
+/// "rediss://..."), "store_prefix" ("wx_token:"), "lease_ms", "store_sync_ms" (10000),
+/// "store_fallback_per_hour" (2). Unknown keys are rejected with WX_INVALID_ARGUMENT.
 ///
 /// The cached token survives re-registration unless the secret, api_base or endpoint changed.
 /// Nothing is fetched here: the first wx_token_get does that. The secret is kept in memory
