@@ -1,0 +1,4 @@
+using System.Runtime.CompilerServices;
+
+[assembly: InternalsVisibleTo("WxToken.Tests")]
+[assembly: InternalsVisibleTo("WxToken.Bench")]
