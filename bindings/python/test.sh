@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs the Python binding's test suite against the real engine and the real fake WeChat.
+#   WX_TOKEN_LIB  absolute path of libwx_token.so   (default <repo>/target/debug/libwx_token.so)
+#   WX_FAKE_BIN   the wx-fake-wechat binary         (default <repo>/target/debug/wx-fake-wechat)
+# Extra arguments go to pytest (e.g. ./test.sh -k fork -x).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+HERE="$(pwd)"
+REPO="$(cd ../.. && pwd)"
+
+export WX_TOKEN_LIB="${WX_TOKEN_LIB:-$REPO/target/debug/libwx_token.so}"
+export WX_FAKE_BIN="${WX_FAKE_BIN:-$REPO/target/debug/wx-fake-wechat}"
+if [[ ! -f "$WX_TOKEN_LIB" || ! -x "$WX_FAKE_BIN" ]]; then
+    echo "test.sh: building the engine and the fake server (cargo build -p wx_token -p wx_fake)" >&2
+    (cd "$REPO" && cargo build -p wx_token -p wx_fake)
+fi
+
+PYTHON="${PYTHON:-python3}"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+if ! "$PYTHON" -c 'import pytest' >/dev/null 2>&1; then
+    "$PYTHON" -m pip install -q 'pytest>=7' >&2
+fi
+
+# Run in our own process group so that nothing we start can outlive us: the fake server
+# also exits when its stdin (held by pytest) closes, and pool workers are joined by the tests.
+rc=0
+"$PYTHON" -m pytest -p no:cacheprovider tests "$@" || rc=$?
+if [[ $rc -eq 5 ]]; then
+    echo "test.sh: pytest collected no tests; failing" >&2
+    exit 1
+fi
+exit $rc

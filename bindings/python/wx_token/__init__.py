@@ -1,0 +1,81 @@
+"""wx_token: get, cache and refresh WeChat access_tokens, safely under threads, forks and
+many worker processes, through the wx-token engine (a shared library loaded with ctypes).
+
+Quick start::
+
+    import wx_token
+    wx_token.register("wx1234567890", "your-app-secret")
+    token = wx_token.get("wx1234567890")
+
+See the package README for the full API.
+"""
+
+from ._version import __version__
+from ._ffi import LIBRARY_PATH, TOKEN_MAX_LEN, library_version
+from ._errors import (
+    InternalError,
+    InvalidArgumentError,
+    NetworkError,
+    ProtocolError,
+    RateLimitedError,
+    StoreError,
+    UnknownAppError,
+    WeChatError,
+    WxTokenError,
+)
+from ._client import TokenInfo, get, invalidate, register, shutdown, token_info
+from ._passive import (
+    TOKEN_REJECTED_ERRCODES,
+    call_with_token,
+    passive_refresh,
+    rejected_errcode,
+)
+from . import _ffi as _ffi_mod
+
+# Status numbers (include/wx_token.h), stable and never reused.
+STATUS_OK = _ffi_mod.OK
+STATUS_INVALID_ARGUMENT = _ffi_mod.INVALID_ARGUMENT
+STATUS_BUFFER_TOO_SMALL = _ffi_mod.BUFFER_TOO_SMALL
+STATUS_UNKNOWN_APP = _ffi_mod.UNKNOWN_APP
+STATUS_WECHAT_ERROR = _ffi_mod.WECHAT_ERROR
+STATUS_NETWORK = _ffi_mod.NETWORK
+STATUS_PROTOCOL = _ffi_mod.PROTOCOL
+STATUS_STORE = _ffi_mod.STORE
+STATUS_PANIC = _ffi_mod.PANIC
+STATUS_RATE_LIMITED = _ffi_mod.RATE_LIMITED
+
+__all__ = [
+    "__version__",
+    "LIBRARY_PATH",
+    "TOKEN_MAX_LEN",
+    "library_version",
+    "register",
+    "get",
+    "token_info",
+    "invalidate",
+    "shutdown",
+    "TokenInfo",
+    "call_with_token",
+    "passive_refresh",
+    "rejected_errcode",
+    "TOKEN_REJECTED_ERRCODES",
+    "WxTokenError",
+    "InvalidArgumentError",
+    "UnknownAppError",
+    "WeChatError",
+    "NetworkError",
+    "ProtocolError",
+    "StoreError",
+    "InternalError",
+    "RateLimitedError",
+    "STATUS_OK",
+    "STATUS_INVALID_ARGUMENT",
+    "STATUS_BUFFER_TOO_SMALL",
+    "STATUS_UNKNOWN_APP",
+    "STATUS_WECHAT_ERROR",
+    "STATUS_NETWORK",
+    "STATUS_PROTOCOL",
+    "STATUS_STORE",
+    "STATUS_PANIC",
+    "STATUS_RATE_LIMITED",
+]
