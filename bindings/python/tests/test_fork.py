@@ -138,8 +138,9 @@ def _child_get_invalidate_get(q: Any, appid: str) -> None:
 
 
 def test_repeated_forks_with_the_refresher_idle(fake, new_app) -> None:
-    """Regression for the engine's fork hang (ENGINE-REQUESTS.md): the parent's refresher
-    thread is parked when each child forks; every child must refresh without hanging."""
+    """Regression for a fork hang the engine once had (parking_lot wait queues inherited by
+    the child): the parent's refresher thread is parked when each child forks; every child
+    must refresh without hanging."""
     appid = new_app("forkloop")
     wx_token.get(appid)
     time.sleep(0.05)  # let the refresher settle into its wait

@@ -248,20 +248,13 @@ def shutdown() -> None:
 
 # --- fork() ----------------------------------------------------------------------------------
 #
-# Workaround for an engine bug (see ENGINE-REQUESTS.md): a thread parked on one of the
-# engine's parking_lot condition variables at fork() time stays queued in the child's copy of
-# parking_lot's global wait table; when the child later starts its own refresher thread, that
-# thread can reuse the dead one's thread-local memory, gets queued twice, and the next wake-up
-# of the refresher spins forever at 100% CPU. The engine's refresher thread is parked exactly
-# so whenever it is idle, so any pre-fork server that registers in the master would hit it.
-#
-# So, around os.fork() (gunicorn, multiprocessing, os.fork; not a fork done in C without
-# Python's fork hooks): before, stop the refresher (wx_token_shutdown joins it, and any
-# background refresh in progress); after, in the parent and in the child, restart it at once
-# with a call that does no I/O (the binding's fast path never calls the engine, so the
-# refresher would otherwise stay stopped until the next cache miss).
+# The engine survives fork() by itself (its atfork handlers keep its locks consistent and the
+# child restarts background refreshing on its next call into the library). But this binding's
+# cached get never calls the engine while its entry is fresh, so a forked worker would only
+# restart background refreshing at its first cache miss, near expiry. So the child pokes the
+# engine at once, with a call that does no I/O.
 
-#: An appid that can never be registered (it contains spaces): asking for it restarts the
+#: An appid that can never be registered (it contains spaces): asking for it resumes the
 #: engine's background work and fails with UNKNOWN_APP, without I/O.
 _POKE_APPID = b"wx-token python fork poke"
 
@@ -270,18 +263,13 @@ def _resume_background() -> None:
     _lib.wx_token_get(_POKE_APPID, None, 0, None)
 
 
-def _before_fork() -> None:
-    if _counters:
-        _lib.wx_token_shutdown()
-
-
-def _after_fork() -> None:
+def _after_fork_in_child() -> None:
     if _counters:
         _resume_background()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _forget_all() -> None:

@@ -1,0 +1,70 @@
+"""A shared store across languages: Python processes and Rust processes (the engine's
+examples/store_peer) share one token through a file store, with one upstream fetch."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import List
+
+import pytest
+
+from conftest import PKG_ROOT, REPO, fresh_appid, secret_for
+
+STORE_PEER = os.environ.get("WX_STORE_PEER_BIN", os.path.join(REPO, "target", "debug", "examples", "store_peer"))
+
+# One Python worker: register with the shared store, wait for the go file, print the token's
+# fingerprint (never the token itself).
+PY_PEER = r"""
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+import wx_token
+appid, secret, options, go = sys.argv[2:6]
+wx_token.register(appid, secret, **json.loads(options))
+while not os.path.exists(go):
+    time.sleep(0.001)
+token = wx_token.get(appid)
+h = 0xcbf29ce484222325
+for b in token.encode():
+    h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+print("fnv1a64:%016x" % h)
+"""
+
+
+def fingerprint(token: str) -> str:
+    h = 0xCBF29CE484222325
+    for b in token.encode():
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return "fnv1a64:%016x" % h
+
+
+def test_python_and_rust_processes_share_one_file_store(fake, tmp_path) -> None:
+    if not os.path.isfile(STORE_PEER):
+        pytest.fail("%s not built (cargo build -p wx_token --example store_peer)" % STORE_PEER)
+    appid = fresh_appid("pystore")
+    secret = secret_for(appid)
+    fake.add_app(appid, secret)
+    fake.config(delay_ms=300)  # the first fetch is in flight while every process asks
+    options = {"api_base": fake.base_url, "endpoint": "classic", "store": "file:%s" % (tmp_path / "store")}
+    go = str(tmp_path / "go")
+    procs: List["subprocess.Popen[str]"] = []
+    for _ in range(3):
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", PY_PEER, PKG_ROOT, appid, secret, json.dumps(options), go],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(subprocess.Popen(
+            [STORE_PEER, "--appid", appid, "--secret", secret, "--options", json.dumps(options),
+             "--threads", "2", "--go-file", go],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    time.sleep(1.0)  # every process registered and waiting
+    open(go, "w").close()
+    seen: List[str] = []
+    for p in procs:
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 0, err
+        assert secret not in out + err
+        seen.extend(out.split())
+    assert len(seen) == 3 + 3 * 2
+    assert set(seen) == {fingerprint(fake.current(appid))}, seen
+    assert fake.token_fetches(appid) == 1, "Python and Rust processes together: one fetch"
