@@ -11,7 +11,8 @@ fn main() {
     // script sets a versioned soname through WX_TOKEN_SONAME.
     println!("cargo:rerun-if-env-changed=WX_TOKEN_SONAME");
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        let soname = std::env::var("WX_TOKEN_SONAME").unwrap_or_else(|_| "libwx_token.so".to_owned());
+        let soname =
+            std::env::var("WX_TOKEN_SONAME").unwrap_or_else(|_| "libwx_token.so".to_owned());
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
     }
     println!("cargo:rerun-if-changed=src/ffi");
@@ -19,8 +20,13 @@ fn main() {
     println!("cargo:rerun-if-env-changed=WX_TOKEN_UPDATE_HEADER");
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("wx_token.h");
-    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");
-    let bindings = match cbindgen::Builder::new().with_src(crate_dir.join("src/ffi/mod.rs")).with_config(config).generate() {
+    let config =
+        cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");
+    let bindings = match cbindgen::Builder::new()
+        .with_src(crate_dir.join("src/ffi/mod.rs"))
+        .with_config(config)
+        .generate()
+    {
         Ok(b) => b,
         Err(e) => {
             // A half-edited source tree should not stop `cargo check`; rustc reports the error.

@@ -20,21 +20,33 @@ fn register(fake: &FakeWechat, appid: &str, extra: &str) -> CString {
     let opts = CString::new(format!(r#"{{"api_base":"{}"{extra}}}"#, fake.base_url())).unwrap();
     let a = CString::new(appid).unwrap();
     let s = CString::new("bench-secret").unwrap();
-    assert_eq!(unsafe { wx_token_register(a.as_ptr(), s.as_ptr(), opts.as_ptr()) }, WX_OK);
+    assert_eq!(
+        unsafe { wx_token_register(a.as_ptr(), s.as_ptr(), opts.as_ptr()) },
+        WX_OK
+    );
     a
 }
 
 #[inline]
 fn get(appid: &CString, buf: &mut [u8; 513]) -> i32 {
     let mut n = 0usize;
-    unsafe { wx_token_get(appid.as_ptr(), buf.as_mut_ptr().cast::<c_char>(), buf.len(), &mut n) }
+    unsafe {
+        wx_token_get(
+            appid.as_ptr(),
+            buf.as_mut_ptr().cast::<c_char>(),
+            buf.len(),
+            &mut n,
+        )
+    }
 }
 
 fn cached_get(c: &mut Criterion, fake: &FakeWechat) {
     let appid = register(fake, "wx_bench_cached", "");
     let mut buf = [0u8; 513];
     assert_eq!(get(&appid, &mut buf), WX_OK);
-    c.bench_function("wx_token_get cached, 1 thread", |b| b.iter(|| black_box(get(black_box(&appid), &mut buf))));
+    c.bench_function("wx_token_get cached, 1 thread", |b| {
+        b.iter(|| black_box(get(black_box(&appid), &mut buf)))
+    });
 
     let mut group = c.benchmark_group("wx_token_get cached, per call while N threads read");
     for threads in [1usize, 2] {
@@ -55,7 +67,11 @@ fn cached_get(c: &mut Criterion, fake: &FakeWechat) {
                         })
                     })
                     .collect();
-                let slowest = handles.into_iter().map(|h| h.join().unwrap()).max().unwrap();
+                let slowest = handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .max()
+                    .unwrap();
                 // Wall time per call across all threads: halves if throughput doubles.
                 slowest / threads as u32
             })
@@ -72,7 +88,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn readers_during_slow_refresh(fake: &FakeWechat) {
     fake.set_lifetime(8);
     fake.set_overlap(1);
-    let appid = register(fake, "wx_bench_inflight", r#","refresh_ahead_secs":4,"timeout_ms":10000"#);
+    let appid = register(
+        fake,
+        "wx_bench_inflight",
+        r#","refresh_ahead_secs":4,"timeout_ms":10000"#,
+    );
     let mut buf = [0u8; 513];
     assert_eq!(get(&appid, &mut buf), WX_OK);
     let first = buf;
@@ -94,7 +114,10 @@ fn readers_during_slow_refresh(fake: &FakeWechat) {
         std::thread::sleep(Duration::from_millis(1));
     }
     let in_flight = sample(200_000, &mut buf);
-    assert_eq!(buf, first, "readers were served the old token while the refresh was in flight");
+    assert_eq!(
+        buf, first,
+        "readers were served the old token while the refresh was in flight"
+    );
     fake.set_delay_ms(0);
     fake.set_lifetime(7200);
     fake.set_overlap(300);

@@ -28,7 +28,15 @@ struct Args {
 }
 
 fn parse() -> Result<Args, String> {
-    let mut a = Args { appid: String::new(), secret: String::new(), options: None, threads: 1, go_file: None, report_rejected: false, hold_ms: 0 };
+    let mut a = Args {
+        appid: String::new(),
+        secret: String::new(),
+        options: None,
+        threads: 1,
+        go_file: None,
+        report_rejected: false,
+        hold_ms: 0,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -43,8 +51,10 @@ fn parse() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    if a.appid.is_empty() || a.secret.is_empty() {
-        return Err("--appid and --secret are required".into());
+    if a.appid.is_empty() {
+        return Err(
+            "--appid is required (and --secret, unless the options name a central server)".into(),
+        );
     }
     Ok(a)
 }
@@ -54,7 +64,11 @@ fn main() {
         eprintln!("store_peer: {e}");
         std::process::exit(2);
     });
-    if let Err(e) = wx_token::register(&args.appid, &args.secret, args.options.as_deref()) {
+    if let Err(e) = wx_token::register(
+        &args.appid,
+        Some(args.secret.as_str()).filter(|s| !s.is_empty()),
+        args.options.as_deref(),
+    ) {
         eprintln!("store_peer: register: {e}");
         std::process::exit(1);
     }
@@ -94,7 +108,11 @@ fn main() {
         match w.join().expect("worker panicked") {
             Ok(token) => println!("{}", fingerprint(&token)),
             Err(e) => {
-                eprintln!("store_peer: {} (errcode {}): {e}", e.status().name(), e.errcode());
+                eprintln!(
+                    "store_peer: {} (errcode {}): {e}",
+                    e.status().name(),
+                    e.errcode()
+                );
                 failed = true;
             }
         }

@@ -85,14 +85,17 @@ extern "C" {
 /**
  * Registers an app, or updates its secret and options if it is registered already.
  *
- * `appid` and `secret` are required NUL-terminated UTF-8 strings. `options_json` may be NULL
+ * `appid` is a required NUL-terminated UTF-8 string; so is `secret`, except in client mode
+ * (the "central" option), where it may be NULL: the central server holds it. `options_json` may be NULL
  * or a JSON object with any of: "api_base" (default "https://api.weixin.qq.com"; http:// only
  * for loopback hosts), "endpoint" ("stable", the default, or "classic"), "refresh_ahead_secs"
  * (300), "timeout_ms" (5000), "retry_min_ms" (500), "retry_max_ms" (60000),
  * "error_cooldown_ms" (30000), and for sharing one token between processes and hosts:
  * "store" ("memory", the default; "file:/abs/dir"; "redis://[user:pass@]host:port/db" or
  * "rediss://..."), "store_prefix" ("wx_token:"), "lease_ms", "store_sync_ms" (10000),
- * "store_fallback_per_hour" (2). Unknown keys are rejected with WX_INVALID_ARGUMENT.
+ * "store_fallback_per_hour" (2); for client mode: "central" (the wx-tokend server's base URL,
+ * https or loopback http) with "central_key" (this client's key for it). Unknown keys are
+ * rejected with WX_INVALID_ARGUMENT.
  *
  * The cached token survives re-registration unless the secret, api_base or endpoint changed.
  * Nothing is fetched here: the first wx_token_get does that. The secret is kept in memory
@@ -184,6 +187,14 @@ int32_t wx_last_errcode(void);
  * The message never contains the AppSecret.
  */
 size_t wx_last_error_message(char *buf,
+                             size_t buf_len);
+
+/**
+ * WeChat's own errmsg from this thread's last call, verbatim (control characters removed,
+ * at most 200 characters), or "" when that call did not fail with a WeChat errcode. Same
+ * buffer convention as wx_last_error_message.
+ */
+size_t wx_last_wechat_errmsg(char *buf,
                              size_t buf_len);
 
 /**

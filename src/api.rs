@@ -26,7 +26,10 @@ pub struct TokenInfo {
 impl std::fmt::Debug for TokenInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenInfo")
-            .field("access_token", &format_args!("{} bytes", self.access_token.len()))
+            .field(
+                "access_token",
+                &format_args!("{} bytes", self.access_token.len()),
+            )
             .field("generation", &self.generation)
             .field("expires_in", &self.expires_in)
             .finish()
@@ -34,7 +37,10 @@ impl std::fmt::Debug for TokenInfo {
 }
 
 fn validate_appid(appid: &str) -> Result<(), Error> {
-    if appid.is_empty() || appid.len() > MAX_APPID_LEN || !appid.bytes().all(|b| b.is_ascii_graphic()) {
+    if appid.is_empty()
+        || appid.len() > MAX_APPID_LEN
+        || !appid.bytes().all(|b| b.is_ascii_graphic())
+    {
         return Err(Error::invalid(format!(
             "appid must be 1 to {MAX_APPID_LEN} printable ASCII characters without spaces"
         )));
@@ -48,19 +54,39 @@ fn app(appid: &str) -> Result<&'static App, Error> {
 
 fn unknown_app(appid: &str) -> Error {
     let shown: String = appid.chars().take(MAX_APPID_LEN).collect();
-    Error::new(Status::UnknownApp, format!("app {shown:?} is not registered"))
+    Error::new(
+        Status::UnknownApp,
+        format!("app {shown:?} is not registered"),
+    )
 }
 
 /// Registers `appid`, or updates its secret and options. The cached token survives unless
-/// the secret, `api_base` or `endpoint` changed.
-pub fn register(appid: &str, secret: &str, options_json: Option<&str>) -> Result<(), Error> {
+/// the secret, `api_base`, `endpoint`, `store` or `central` changed. `secret` is `None` only in
+/// client mode (the `central` option), where the central server holds it.
+pub fn register(
+    appid: &str,
+    secret: Option<&str>,
+    options_json: Option<&str>,
+) -> Result<(), Error> {
     validate_appid(appid)?;
-    if secret.is_empty() || secret.len() > MAX_SECRET_LEN {
-        return Err(Error::invalid(format!("secret must be 1 to {MAX_SECRET_LEN} bytes")));
-    }
     let options = Options::parse(options_json)?;
+    let secret = match (secret, &options.central) {
+        (Some(s), _) if s.is_empty() || s.len() > MAX_SECRET_LEN => {
+            return Err(Error::invalid(format!(
+                "secret must be 1 to {MAX_SECRET_LEN} bytes"
+            )));
+        }
+        (Some(s), None) => Some(Secret::new(s)),
+        // With a central server the secret stays on that server, even if one is passed here.
+        (_, Some(_)) => None,
+        (None, None) => {
+            return Err(Error::invalid(
+                "secret is NULL (only client mode, with \"central\", works without one)",
+            ));
+        }
+    };
     fork::install_handlers();
-    registry::upsert(appid, AppConfig { secret: Secret::new(secret), options });
+    registry::upsert(appid, AppConfig { secret, options });
     refresher::ensure_running();
     Ok(())
 }

@@ -11,19 +11,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::error::Error;
 use crate::fork;
 use crate::options::{Endpoint, Options};
-use crate::pacing::{FallbackBudget, Failure, ForceLimiter};
+use crate::pacing::{Failure, FallbackBudget, ForceLimiter};
 use crate::refresher;
 use crate::secret::Secret;
 use crate::source::{self, Need, Obtained, Outcome};
 use crate::status::Status;
 use crate::store::StoreSpec;
+use crate::sync::{LockExt, wait_until};
 use crate::token::Token;
-use crate::upstream::{self, Fetched};
+use crate::upstream::{self, CentralCall, Fetched};
 
 /// How soon to look again when another process holds the refresh lease.
 const BUSY_RETRY: Duration = Duration::from_millis(200);
@@ -31,7 +32,8 @@ const BUSY_RETRY: Duration = Duration::from_millis(200);
 /// What the engine needs to ask WeChat for an app's token.
 #[derive(Debug)]
 pub struct AppConfig {
-    pub secret: Secret,
+    /// `None` in client mode, where the central server holds it.
+    pub secret: Option<Secret>,
     pub options: Options,
 }
 
@@ -42,6 +44,7 @@ impl AppConfig {
             && self.options.api_base == other.options.api_base
             && self.options.endpoint == other.options.endpoint
             && self.options.store == other.options.store
+            && self.options.central == other.options.central
     }
 }
 
@@ -134,7 +137,7 @@ impl App {
     /// any remembered failure (the user has presumably fixed what failed); otherwise the
     /// token survives.
     pub fn reconfigure(&self, config: AppConfig) {
-        let mut st = self.state.lock();
+        let mut st = self.state.lock_ok();
         let reset = !self.config.load().same_upstream(&config);
         self.config.store(Arc::new(config));
         if reset {
@@ -169,7 +172,7 @@ impl App {
 
     /// The slow path of `with_token`: join the fetch in flight, or start one.
     fn acquire(&self) -> Result<Arc<Token>, Error> {
-        let mut st = self.state.lock();
+        let mut st = self.state.lock_ok();
         let mut awaited: Option<u64> = None;
         loop {
             let now = Instant::now();
@@ -190,8 +193,13 @@ impl App {
                 // Bounded wait: a fetch never outlives its own timeout by much, so something
                 // is badly wrong if this expires.
                 let limit = self.config.load().options.timeout * 2 + Duration::from_secs(1);
-                if self.done.wait_for(&mut st, limit).timed_out() && st.flight_live() {
-                    return Err(Error::new(Status::Network, "timed out waiting for the token fetch in progress"));
+                let (guard, timed_out) = wait_until(&self.done, st, Instant::now() + limit);
+                st = guard;
+                if timed_out && st.flight_live() {
+                    return Err(Error::new(
+                        Status::Network,
+                        "timed out waiting for the token fetch in progress",
+                    ));
                 }
                 continue;
             }
@@ -203,7 +211,7 @@ impl App {
             st.flight = Some(fork::epoch());
             match self.fly(st, Reason::Demand) {
                 Landing::Done(result) => return result,
-                Landing::Superseded => st = self.state.lock(),
+                Landing::Superseded => st = self.state.lock_ok(),
             }
         }
     }
@@ -212,13 +220,18 @@ impl App {
     /// still the cached one it is withdrawn and replaced by one fetch, however many callers
     /// report it; if the cache has moved on, nothing happens. `None` forces a refresh.
     pub fn invalidate(&self, stale: Option<&str>) -> Result<(), Error> {
-        let mut st = self.state.lock();
+        let mut st = self.state.lock_ok();
         // A fetch under way may already bring the replacement; judge the report against
         // what it lands.
         while st.flight_live() {
             let limit = self.config.load().options.timeout * 2 + Duration::from_secs(1);
-            if self.done.wait_for(&mut st, limit).timed_out() && st.flight_live() {
-                return Err(Error::new(Status::Network, "timed out waiting for the token fetch in progress"));
+            let (guard, timed_out) = wait_until(&self.done, st, Instant::now() + limit);
+            st = guard;
+            if timed_out && st.flight_live() {
+                return Err(Error::new(
+                    Status::Network,
+                    "timed out waiting for the token fetch in progress",
+                ));
             }
         }
         let reason = match stale {
@@ -232,7 +245,7 @@ impl App {
                 Reason::Invalidated
             }
             None => {
-                self.force.lock().try_acquire(Instant::now())?;
+                self.force.lock_ok().try_acquire(Instant::now())?;
                 if let Some(cur) = self.current.load_full() {
                     st.rejected = Some(cur.value().into());
                     self.withdraw();
@@ -257,7 +270,7 @@ impl App {
     /// flight (its landing wakes the refresher) or once the token has expired (then callers
     /// fetch on demand, under the same backoff).
     pub fn next_due(&self) -> Option<Instant> {
-        let st = self.state.lock();
+        let st = self.state.lock_ok();
         self.due_locked(&st)
     }
 
@@ -272,7 +285,10 @@ impl App {
         if matches!(options.store, StoreSpec::Shared(_)) {
             // Pick up what other processes published (refreshes, invalidations) before this
             // process's own refresh would come due.
-            due = due.min(st.synced_at.map_or_else(Instant::now, |t| t + options.store_sync));
+            due = due.min(
+                st.synced_at
+                    .map_or_else(Instant::now, |t| t + options.store_sync),
+            );
         }
         for f in [&st.failure, &st.bg_failure].into_iter().flatten() {
             due = due.max(f.retry_at);
@@ -286,7 +302,7 @@ impl App {
     /// Claims the background refresh if it is due now; the refresher then hands the claim to
     /// a worker thread that calls `run_claimed_refresh`.
     pub fn claim_refresh(&self, now: Instant) -> bool {
-        let mut st = self.state.lock();
+        let mut st = self.state.lock_ok();
         match self.due_locked(&st) {
             Some(due) if due <= now => {
                 st.flight = Some(fork::epoch());
@@ -297,7 +313,7 @@ impl App {
     }
 
     pub fn run_claimed_refresh(&self) {
-        let st = self.state.lock();
+        let st = self.state.lock_ok();
         if st.flight_live() {
             let _ = self.fly(st, Reason::Background);
         }
@@ -305,7 +321,7 @@ impl App {
 
     /// Obtains a token for the flight the caller marked, publishes the outcome and wakes
     /// waiters.
-    fn fly(&self, mut st: MutexGuard<'_, State>, reason: Reason) -> Landing {
+    fn fly(&self, st: MutexGuard<'_, State>, reason: Reason) -> Landing {
         debug_assert!(st.flight_live());
         let config = self.config.load_full();
         let config_epoch = st.config_epoch;
@@ -316,11 +332,11 @@ impl App {
             (_, None) => Need::Usable,
         };
         let force_first = reason == Reason::Forced;
-        let outcome = MutexGuard::unlocked(&mut st, || {
-            source::obtain(&self.appid, &config.options, need, &self.fallback, || {
-                self.fetch_fresh(&config, force_first, rejected.as_deref())
-            })
+        drop(st);
+        let outcome = source::obtain(&self.appid, &config.options, need, &self.fallback, || {
+            self.fetch_fresh(&config, force_first, rejected.as_deref())
         });
+        let mut st = self.state.lock_ok();
 
         let now = Instant::now();
         let landing = if st.config_epoch != config_epoch {
@@ -343,11 +359,26 @@ impl App {
                 // Not a failure: whoever waited on this flight simply looks again.
                 Outcome::Busy => {
                     st.not_before = Some(now + BUSY_RETRY);
-                    (Err(Error::new(Status::Store, "another process is refreshing the token")), None)
+                    (
+                        Err(Error::new(
+                            Status::Store,
+                            "another process is refreshing the token",
+                        )),
+                        None,
+                    )
                 }
                 Outcome::Failed(e) => {
-                    let slot = if reason == Reason::Background { &mut st.bg_failure } else { &mut st.failure };
-                    *slot = Some(Failure::after(slot.as_ref(), e.clone(), now, &config.options));
+                    let slot = if reason == Reason::Background {
+                        &mut st.bg_failure
+                    } else {
+                        &mut st.failure
+                    };
+                    *slot = Some(Failure::after(
+                        slot.as_ref(),
+                        e.clone(),
+                        now,
+                        &config.options,
+                    ));
                     (Err(e.clone()), Some(e))
                 }
             };
@@ -366,25 +397,61 @@ impl App {
     /// caller saw rejected; then, and only then, a forced refresh is spent, within WeChat's
     /// limits. If they refuse it, the token goes back into service (WeChat still calls it
     /// current) and the caller learns that its refresh was refused.
-    fn fetch_fresh(&self, config: &AppConfig, force_first: bool, rejected: Option<&str>) -> Result<Obtained, Error> {
+    fn fetch_fresh(
+        &self,
+        config: &AppConfig,
+        force_first: bool,
+        rejected: Option<&str>,
+    ) -> Result<Obtained, Error> {
+        if let Some(central) = &config.options.central {
+            // The central server runs this same logic (and WeChat's limits) for the fleet.
+            let call = match (force_first, rejected) {
+                (true, _) => CentralCall::Invalidate(None),
+                (false, Some(stale)) => CentralCall::Invalidate(Some(stale)),
+                (false, None) => CentralCall::Get,
+            };
+            let requested_at = Instant::now();
+            let fetched = upstream::fetch_central(&self.appid, &config.options, central, call)?;
+            return Ok(Obtained {
+                fetched,
+                requested_at,
+                refused: None,
+            });
+        }
         let stable = config.options.endpoint == Endpoint::Stable;
         let requested_at = Instant::now();
         let fetched = self.request(config, force_first && stable)?;
         if stable && !force_first && rejected == Some(fetched.access_token.as_str()) {
-            if let Err(refused) = self.force.lock().try_acquire(Instant::now()) {
-                return Ok(Obtained { fetched, requested_at, refused: Some(refused) });
+            if let Err(refused) = self.force.lock_ok().try_acquire(Instant::now()) {
+                return Ok(Obtained {
+                    fetched,
+                    requested_at,
+                    refused: Some(refused),
+                });
             }
             let requested_at = Instant::now();
             let fetched = self.request(config, true)?;
-            return Ok(Obtained { fetched, requested_at, refused: None });
+            return Ok(Obtained {
+                fetched,
+                requested_at,
+                refused: None,
+            });
         }
-        Ok(Obtained { fetched, requested_at, refused: None })
+        Ok(Obtained {
+            fetched,
+            requested_at,
+            refused: None,
+        })
     }
 
     fn request(&self, config: &AppConfig, force_refresh: bool) -> Result<Fetched, Error> {
+        let secret = config
+            .secret
+            .as_ref()
+            .ok_or_else(|| Error::invalid("no secret registered for this app"))?;
         upstream::fetch(&upstream::Request {
             appid: &self.appid,
-            secret: &config.secret,
+            secret,
             options: &config.options,
             force_refresh,
         })
@@ -398,7 +465,12 @@ impl App {
             Some(cur) if cur.value() == fetched.access_token => cur.generation,
             _ => self.generation.load(Ordering::Relaxed) + 1,
         };
-        let token = Arc::new(Token::new(fetched.access_token, requested_at, fetched.expires_in, generation));
+        let token = Arc::new(Token::new(
+            fetched.access_token,
+            requested_at,
+            fetched.expires_in,
+            generation,
+        ));
         self.current.store(Some(token.clone()));
         self.generation.store(generation, Ordering::Release);
         token
@@ -411,17 +483,11 @@ impl App {
         self.generation.store(next, Ordering::Release);
     }
 
-    /// Locks `state` for `fork()`; see `fork.rs`.
-    ///
-    /// # Safety
-    /// Must be paired with exactly one `fork_unlock` on the same thread (or its fork child).
-    pub unsafe fn fork_lock(&self) {
-        std::mem::forget(self.state.lock());
-    }
-
-    /// # Safety
-    /// Only after `fork_lock`.
-    pub unsafe fn fork_unlock(&self) {
-        unsafe { fork::force_unlock(&self.state) };
+    /// Locks this app's mutexes for `fork()`, in the engine's one lock order; `fork.rs`
+    /// releases them on both sides of the fork.
+    pub fn fork_lock(&'static self) {
+        fork::hold(self.state.lock_ok());
+        fork::hold(self.force.lock_ok());
+        fork::hold(self.fallback.lock_ok());
     }
 }

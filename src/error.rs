@@ -14,22 +14,43 @@ pub struct Error {
     status: Status,
     errcode: i32,
     message: Arc<str>,
+    /// WeChat's own errmsg, verbatim after sanitising, when WeChat answered one.
+    wechat_errmsg: Option<Arc<str>>,
 }
 
 impl Error {
     pub fn new(status: Status, message: impl Into<String>) -> Error {
-        Error { status, errcode: 0, message: Arc::from(message.into()) }
+        Error {
+            status,
+            errcode: 0,
+            message: Arc::from(message.into()),
+            wechat_errmsg: None,
+        }
     }
 
     pub fn wechat(errcode: i32, errmsg: &str) -> Error {
         let hint = match classify(errcode) {
             Class::Transient => " (transient; retried with backoff)",
-            Class::Terminal => " (not retried until the cooldown ends; check the app's configuration)",
+            Class::Terminal => {
+                " (not retried until the cooldown ends; check the app's configuration)"
+            }
         };
         Error {
             status: Status::WechatError,
             errcode,
             message: Arc::from(format!("WeChat errcode {errcode}: {errmsg}{hint}")),
+            wechat_errmsg: Some(Arc::from(errmsg)),
+        }
+    }
+
+    /// An error relayed from elsewhere (the central server) that already carries its status
+    /// and WeChat errcode.
+    pub fn relayed(status: Status, errcode: i32, message: impl Into<String>) -> Error {
+        Error {
+            status,
+            errcode,
+            message: Arc::from(message.into()),
+            wechat_errmsg: None,
         }
     }
 
@@ -47,6 +68,11 @@ impl Error {
 
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// WeChat's errmsg as it answered it, or "" when the error did not come from WeChat.
+    pub fn wechat_errmsg(&self) -> &str {
+        self.wechat_errmsg.as_deref().unwrap_or("")
     }
 
     /// Whether retrying soon may help. Terminal errors (bad credentials, IP not whitelisted,
@@ -68,7 +94,13 @@ impl fmt::Display for Error {
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Error({}, errcode {}, {:?})", self.status.name(), self.errcode, &*self.message)
+        write!(
+            f,
+            "Error({}, errcode {}, {:?})",
+            self.status.name(),
+            self.errcode,
+            &*self.message
+        )
     }
 }
 
@@ -100,7 +132,10 @@ mod tests {
 
     #[test]
     fn terminal_codes_are_not_transient() {
-        for code in [40013, 40125, 40164, 61004, 40243, 41002, 41004, 89503, 89501, 89506, 89507, 45009, 12345] {
+        for code in [
+            40013, 40125, 40164, 61004, 40243, 41002, 41004, 89503, 89501, 89506, 89507, 45009,
+            12345,
+        ] {
             assert!(!Error::wechat(code, "x").is_transient(), "{code}");
         }
         for code in [-1, 45011] {
@@ -116,5 +151,7 @@ mod tests {
         assert_eq!(e.status(), Status::WechatError);
         assert_eq!(e.errcode(), 40013);
         assert!(e.message().contains("40013") && e.message().contains("invalid appid"));
+        assert_eq!(e.wechat_errmsg(), "invalid appid");
+        assert_eq!(Error::new(Status::Network, "x").wechat_errmsg(), "");
     }
 }

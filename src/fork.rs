@@ -5,10 +5,12 @@
 //! child, and threads (the refresher, a fetch in flight) do not exist in the child. The atfork
 //! handlers take every engine lock before the fork and release them on both sides, and the
 //! child bumps the fork epoch, which marks inherited flights and the refresher as gone; they
-//! are restarted lazily.
+//! are restarted lazily. The locks are std's (see `sync.rs` for why not parking_lot's).
 
-use std::sync::Once;
+use std::any::Any;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{MutexGuard, Once};
 
 use crate::{refresher, registry};
 
@@ -32,47 +34,55 @@ pub fn install_handlers() {
 
 #[cfg(unix)]
 extern "C" fn prepare() {
-    // SAFETY: paired with the unlocks in `parent` and `child`, which run on this thread.
-    unsafe {
-        registry::fork_lock_all();
-        refresher::fork_lock();
-    }
+    registry::fork_lock_all();
+    refresher::fork_lock();
 }
 
 #[cfg(unix)]
 extern "C" fn parent() {
-    unsafe {
-        refresher::fork_unlock();
-        registry::fork_unlock_all();
-    }
+    release_held();
 }
 
 #[cfg(unix)]
 extern "C" fn child() {
     EPOCH.fetch_add(1, Ordering::AcqRel);
     close_lease_fds_in_child();
-    unsafe {
-        refresher::fork_unlock();
-        registry::fork_unlock_all();
-    }
+    release_held();
 }
 
-/// Releases a mutex whose guard was forgotten by a `fork_lock` function.
-///
-/// # Safety
-/// The mutex must be locked, by this thread (or, in a fork child, by the forking thread).
-pub unsafe fn force_unlock<T>(mutex: &parking_lot::Mutex<T>) {
-    unsafe { mutex.force_unlock(parking_lot::lock_api::GuardNoSend::new()) };
+thread_local! {
+    /// Guards taken by `prepare`, released by `parent`/`child`. Those run on the forking
+    /// thread (in the child, its copy), so a thread-local is exactly where they belong.
+    static HELD: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Keeps a lock held across the fork.
+pub fn hold<T: 'static>(guard: MutexGuard<'static, T>) {
+    HELD.with(|h| h.borrow_mut().push(Box::new(guard)));
+}
+
+/// Unlocks in the reverse of the order taken.
+fn release_held() {
+    HELD.with(|h| {
+        let mut held = h.borrow_mut();
+        while let Some(guard) = held.pop() {
+            drop(guard);
+        }
+    });
 }
 
 /// Descriptors that hold a file-store lease. A fork child closes its copies at once: otherwise
 /// the lock (shared by both copies) would outlive the parent's release for as long as the
 /// child lives, and block every other process's refresh.
-static LEASE_FDS: [std::sync::atomic::AtomicI32; 64] = [const { std::sync::atomic::AtomicI32::new(-1) }; 64];
+static LEASE_FDS: [std::sync::atomic::AtomicI32; 64] =
+    [const { std::sync::atomic::AtomicI32::new(-1) }; 64];
 
 pub fn track_fd(fd: i32) {
     for slot in &LEASE_FDS {
-        if slot.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if slot
+            .compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             return;
         }
     }
@@ -80,7 +90,10 @@ pub fn track_fd(fd: i32) {
 
 pub fn untrack_fd(fd: i32) {
     for slot in &LEASE_FDS {
-        if slot.compare_exchange(fd, -1, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if slot
+            .compare_exchange(fd, -1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             return;
         }
     }

@@ -17,14 +17,15 @@ mod refresher;
 mod registry;
 mod secret;
 mod source;
-mod store;
 mod status;
+mod store;
+mod sync;
 mod token;
 mod upstream;
 
 pub use api::{
-    MAX_APPID_LEN, MAX_SECRET_LEN, TokenInfo, generation_counter, get, get_info, invalidate, register, shutdown,
-    with_token,
+    MAX_APPID_LEN, MAX_SECRET_LEN, TokenInfo, generation_counter, get, get_info, invalidate,
+    register, shutdown, with_token,
 };
 pub use error::{Error, TOKEN_REJECTED_ERRCODES};
 pub use options::{DEFAULT_API_BASE, Endpoint, Options};

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::Error;
+use crate::secret::Secret;
 use crate::store::StoreSpec;
 
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
@@ -48,6 +49,18 @@ pub struct Options {
     /// How many times per hour an app may fetch directly from WeChat while its shared store is
     /// unreachable and it has no valid token: small, so a store outage cannot burn the quota.
     pub store_fallback_per_hour: u32,
+    /// Client mode: tokens come from a central wx-tokend server instead of WeChat, so this
+    /// process needs no AppSecret.
+    pub central: Option<Central>,
+}
+
+/// Where the central token server is, and this client's key for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Central {
+    /// Scheme, host and port, without a trailing slash (https, or http on loopback only).
+    pub base: String,
+    pub key: Secret,
+    pub loopback: bool,
 }
 
 impl Default for Options {
@@ -65,6 +78,7 @@ impl Default for Options {
             lease: Duration::from_secs(10),
             store_sync: Duration::from_secs(10),
             store_fallback_per_hour: 2,
+            central: None,
         }
     }
 }
@@ -84,6 +98,8 @@ struct RawOptions {
     lease_ms: Option<u64>,
     store_sync_ms: Option<u64>,
     store_fallback_per_hour: Option<u32>,
+    central: Option<String>,
+    central_key: Option<String>,
 }
 
 impl Options {
@@ -126,10 +142,13 @@ impl Options {
             o.retry_max = Duration::from_millis(in_range("retry_max_ms", ms, 1, 3_600_000)?);
         }
         if o.retry_max < o.retry_min {
-            return Err(Error::invalid("options_json: retry_max_ms must not be less than retry_min_ms"));
+            return Err(Error::invalid(
+                "options_json: retry_max_ms must not be less than retry_min_ms",
+            ));
         }
         if let Some(ms) = raw.error_cooldown_ms {
-            o.error_cooldown = Duration::from_millis(in_range("error_cooldown_ms", ms, 1, 3_600_000)?);
+            o.error_cooldown =
+                Duration::from_millis(in_range("error_cooldown_ms", ms, 1, 3_600_000)?);
         }
         if let Some(ms) = raw.lease_ms {
             o.lease = Duration::from_millis(in_range("lease_ms", ms, 100, 600_000)?);
@@ -141,7 +160,34 @@ impl Options {
             o.store_sync = Duration::from_millis(in_range("store_sync_ms", ms, 10, 3_600_000)?);
         }
         if let Some(n) = raw.store_fallback_per_hour {
-            o.store_fallback_per_hour = in_range("store_fallback_per_hour", n.into(), 0, 60)? as u32;
+            o.store_fallback_per_hour =
+                in_range("store_fallback_per_hour", n.into(), 0, 60)? as u32;
+        }
+        match (raw.central, raw.central_key) {
+            (Some(base), Some(key)) => {
+                let (base, loopback) = validate_url("central", &base)?;
+                if key.is_empty() || key.len() > 512 {
+                    return Err(Error::invalid(
+                        "options_json: central_key must be 1 to 512 bytes",
+                    ));
+                }
+                if raw.store.as_deref().is_some_and(|s| s != "memory") {
+                    return Err(Error::invalid(
+                        "options_json: with central, the central server owns the store; drop \"store\"",
+                    ));
+                }
+                o.central = Some(Central {
+                    base,
+                    key: Secret::new(&key),
+                    loopback,
+                });
+            }
+            (None, None) => {}
+            _ => {
+                return Err(Error::invalid(
+                    "options_json: central and central_key go together",
+                ));
+            }
         }
         let prefix = raw.store_prefix.as_deref().unwrap_or(DEFAULT_STORE_PREFIX);
         crate::store::check_prefix(prefix)?;
@@ -158,7 +204,9 @@ fn in_range(key: &str, v: u64, min: u64, max: u64) -> Result<u64, Error> {
     if (min..=max).contains(&v) {
         Ok(v)
     } else {
-        Err(Error::invalid(format!("options_json: {key} must be between {min} and {max}, not {v}")))
+        Err(Error::invalid(format!(
+            "options_json: {key} must be between {min} and {max}, not {v}"
+        )))
     }
 }
 
@@ -166,21 +214,33 @@ fn in_range(key: &str, v: u64, min: u64, max: u64) -> Result<u64, Error> {
 /// misconfiguration can never send the AppSecret over plain text across a network.
 /// Returns the base without a trailing slash, and whether the host is loopback.
 pub fn validate_api_base(base: &str) -> Result<(String, bool), Error> {
-    let bad = |why: &str| Error::invalid(format!("options_json: api_base {base:?}: {why}"));
-    let (scheme, rest) = base.split_once("://").ok_or_else(|| bad("expected https://host"))?;
+    validate_url("api_base", base)
+}
+
+fn validate_url(key: &str, base: &str) -> Result<(String, bool), Error> {
+    let bad = |why: &str| Error::invalid(format!("options_json: {key} {base:?}: {why}"));
+    let (scheme, rest) = base
+        .split_once("://")
+        .ok_or_else(|| bad("expected https://host"))?;
     let authority = rest.split('/').next().unwrap_or("");
     if authority.is_empty() {
         return Err(bad("missing host"));
     }
     if rest.contains(['?', '#', '@']) || rest.chars().any(|c| c.is_ascii_control() || c == ' ') {
-        return Err(bad("must not contain a query, fragment, user info or spaces"));
+        return Err(bad(
+            "must not contain a query, fragment, user info or spaces",
+        ));
     }
     let host = host_of(authority).ok_or_else(|| bad("malformed host or port"))?;
     let loopback = is_loopback_host(host);
     match scheme {
         "https" => {}
         "http" if loopback => {}
-        "http" => return Err(bad("plain http is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost)")),
+        "http" => {
+            return Err(bad(
+                "plain http is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost)",
+            ));
+        }
         _ => return Err(bad("scheme must be https")),
     }
     Ok((base.trim_end_matches('/').to_owned(), loopback))
@@ -239,6 +299,10 @@ mod tests {
             r#"{"retry_min_ms":100,"retry_max_ms":50}"#,
             r#"[1,2]"#,
             r#"{"api_base":"ftp://127.0.0.1"}"#,
+            r#"{"central":"http://10.0.0.1:8443","central_key":"k"}"#,
+            r#"{"central":"https://tokens.internal"}"#,
+            r#"{"central_key":"k"}"#,
+            r#"{"central":"https://tokens.internal","central_key":"k","store":"file:/tmp/x"}"#,
             "not json",
         ] {
             let e = Options::parse(Some(bad)).unwrap_err();
@@ -248,7 +312,13 @@ mod tests {
 
     #[test]
     fn http_only_on_loopback() {
-        for ok in ["http://127.0.0.1:8080", "http://127.1.2.3", "http://localhost:1/", "http://[::1]:99", "https://example.com/prefix"] {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://localhost:1/",
+            "http://[::1]:99",
+            "https://example.com/prefix",
+        ] {
             validate_api_base(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
         for bad in [
@@ -264,7 +334,10 @@ mod tests {
         ] {
             assert!(validate_api_base(bad).is_err(), "{bad}");
         }
-        assert_eq!(validate_api_base("http://127.0.0.1:9/").unwrap(), ("http://127.0.0.1:9".to_owned(), true));
+        assert_eq!(
+            validate_api_base("http://127.0.0.1:9/").unwrap(),
+            ("http://127.0.0.1:9".to_owned(), true)
+        );
         assert!(!validate_api_base(DEFAULT_API_BASE).unwrap().1);
     }
 }

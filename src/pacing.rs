@@ -23,17 +23,32 @@ impl Failure {
     /// Transient failures back off exponentially from `retry_min` with jitter (so a fleet of
     /// processes does not retry in lockstep); terminal ones wait `error_cooldown`, doubling
     /// while they repeat, so a loop of callers cannot burn the daily quota.
-    pub fn after(previous: Option<&Failure>, error: Error, now: Instant, options: &Options) -> Failure {
+    pub fn after(
+        previous: Option<&Failure>,
+        error: Error,
+        now: Instant,
+        options: &Options,
+    ) -> Failure {
         let attempts = previous.map_or(1, |p| p.attempts.saturating_add(1));
         let doubling = 1u32 << (attempts - 1).min(20);
         let delay = if error.is_transient() {
-            let ceiling = options.retry_min.saturating_mul(doubling).min(options.retry_max);
+            let ceiling = options
+                .retry_min
+                .saturating_mul(doubling)
+                .min(options.retry_max);
             // "Equal jitter": at least half the step, so the backoff still grows.
             ceiling / 2 + ceiling.mul_f64(jitter() / 2.0)
         } else {
-            options.error_cooldown.saturating_mul(doubling).min(MAX_ERROR_COOLDOWN.max(options.error_cooldown))
+            options
+                .error_cooldown
+                .saturating_mul(doubling)
+                .min(MAX_ERROR_COOLDOWN.max(options.error_cooldown))
         };
-        Failure { error, retry_at: now + delay, attempts }
+        Failure {
+            error,
+            retry_at: now + delay,
+            attempts,
+        }
     }
 }
 
@@ -61,7 +76,11 @@ impl ForceLimiter {
     /// Records a forced refresh at `now`, or says why it may not happen. A rolling 24-hour
     /// window is stricter than WeChat's calendar day, never looser.
     pub fn try_acquire(&mut self, now: Instant) -> Result<(), Error> {
-        while self.recent.front().is_some_and(|&t| now.saturating_duration_since(t) >= DAY) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) >= DAY)
+        {
             self.recent.pop_front();
         }
         if let Some(&last) = self.recent.back() {
@@ -81,7 +100,9 @@ impl ForceLimiter {
         if self.recent.len() >= FORCE_DAILY_LIMIT {
             return Err(Error::new(
                 Status::RateLimited,
-                format!("forced refresh refused: {FORCE_DAILY_LIMIT} in the last 24 h, WeChat's daily limit"),
+                format!(
+                    "forced refresh refused: {FORCE_DAILY_LIMIT} in the last 24 h, WeChat's daily limit"
+                ),
             ));
         }
         self.recent.push_back(now);
@@ -95,21 +116,34 @@ mod tests {
 
     #[test]
     fn transient_backoff_grows_with_jitter_and_caps() {
-        let o = Options { retry_min: Duration::from_millis(100), retry_max: Duration::from_millis(800), ..Options::default() };
+        let o = Options {
+            retry_min: Duration::from_millis(100),
+            retry_max: Duration::from_millis(800),
+            ..Options::default()
+        };
         let now = Instant::now();
         let mut f = Failure::after(None, Error::new(Status::Network, "x"), now, &o);
         let d1 = f.retry_at - now;
-        assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100), "{d1:?}");
+        assert!(
+            d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100),
+            "{d1:?}"
+        );
         for _ in 0..10 {
             f = Failure::after(Some(&f), Error::new(Status::Network, "x"), now, &o);
         }
         let d = f.retry_at - now;
-        assert!(d >= Duration::from_millis(400) && d <= Duration::from_millis(800), "{d:?}");
+        assert!(
+            d >= Duration::from_millis(400) && d <= Duration::from_millis(800),
+            "{d:?}"
+        );
     }
 
     #[test]
     fn terminal_cooldown_doubles_up_to_an_hour() {
-        let o = Options { error_cooldown: Duration::from_secs(30), ..Options::default() };
+        let o = Options {
+            error_cooldown: Duration::from_secs(30),
+            ..Options::default()
+        };
         let now = Instant::now();
         let e = Error::wechat(40125, "invalid appsecret");
         let f1 = Failure::after(None, e.clone(), now, &o);
@@ -128,7 +162,12 @@ mod tests {
         let mut l = ForceLimiter::default();
         let t0 = Instant::now();
         l.try_acquire(t0).unwrap();
-        assert_eq!(l.try_acquire(t0 + Duration::from_secs(29)).unwrap_err().status(), Status::RateLimited);
+        assert_eq!(
+            l.try_acquire(t0 + Duration::from_secs(29))
+                .unwrap_err()
+                .status(),
+            Status::RateLimited
+        );
         let mut t = t0;
         for _ in 1..FORCE_DAILY_LIMIT {
             t += FORCE_MIN_SPACING;
@@ -158,7 +197,11 @@ pub struct FallbackBudget {
 impl FallbackBudget {
     pub fn try_acquire(&mut self, now: Instant, per_hour: u32) -> bool {
         const HOUR: Duration = Duration::from_secs(3600);
-        while self.recent.front().is_some_and(|&t| now.saturating_duration_since(t) >= HOUR) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) >= HOUR)
+        {
             self.recent.pop_front();
         }
         if self.recent.len() >= per_hour as usize {

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use parking_lot::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
+
+use crate::sync::{LockExt, wait, wait_until};
 
 use crate::{fork, registry};
 
@@ -30,8 +32,10 @@ struct Refresher {
     wake: Condvar,
 }
 
-static REFRESHER: LazyLock<Refresher> =
-    LazyLock::new(|| Refresher { state: Mutex::new(State::default()), wake: Condvar::new() });
+static REFRESHER: LazyLock<Refresher> = LazyLock::new(|| Refresher {
+    state: Mutex::new(State::default()),
+    wake: Condvar::new(),
+});
 
 /// Mirrors `State::epoch` for the hot path, which checks it without locking.
 static RUNNING_EPOCH: AtomicU64 = AtomicU64::new(0);
@@ -46,7 +50,7 @@ pub fn ensure_running() {
 
 #[cold]
 fn start() {
-    let mut st = REFRESHER.state.lock();
+    let mut st = REFRESHER.state.lock_ok();
     let epoch = fork::epoch();
     if st.epoch == epoch && st.thread.is_some() {
         return;
@@ -61,7 +65,10 @@ fn start() {
     st.dirty = true;
     st.run_id += 1;
     let run_id = st.run_id;
-    match std::thread::Builder::new().name("wx-token-refresh".into()).spawn(move || run(run_id)) {
+    match std::thread::Builder::new()
+        .name("wx-token-refresh".into())
+        .spawn(move || run(run_id))
+    {
         Ok(handle) => {
             st.thread = Some(handle);
             st.epoch = epoch;
@@ -74,7 +81,7 @@ fn start() {
 
 /// Tells the refresher that some due instant may have changed.
 pub fn wake() {
-    let mut st = REFRESHER.state.lock();
+    let mut st = REFRESHER.state.lock_ok();
     st.dirty = true;
     REFRESHER.wake.notify_one();
 }
@@ -93,7 +100,7 @@ fn run(run_id: u64) {
                 None => {}
             }
         }
-        let mut st = REFRESHER.state.lock();
+        let mut st = REFRESHER.state.lock_ok();
         if st.stop || st.epoch != my_epoch || st.run_id != run_id {
             // Claimed refreshes still run, so no flight stays marked without a thread.
             drop(st);
@@ -101,23 +108,23 @@ fn run(run_id: u64) {
             return;
         }
         for app in due {
-            let spawned = std::thread::Builder::new().name("wx-token-fetch".into()).spawn(move || app.run_claimed_refresh());
+            let spawned = std::thread::Builder::new()
+                .name("wx-token-fetch".into())
+                .spawn(move || app.run_claimed_refresh());
             match spawned {
                 Ok(handle) => st.workers.push(handle),
                 Err(_) => {
                     drop(st);
                     app.run_claimed_refresh();
-                    st = REFRESHER.state.lock();
+                    st = REFRESHER.state.lock_ok();
                 }
             }
         }
         st.workers.retain(|w| !w.is_finished());
         if !st.dirty {
             match next {
-                Some(at) => {
-                    REFRESHER.wake.wait_until(&mut st, at);
-                }
-                None => REFRESHER.wake.wait(&mut st),
+                Some(at) => st = wait_until(&REFRESHER.wake, st, at).0,
+                None => st = wait(&REFRESHER.wake, st),
             }
         }
         st.dirty = false;
@@ -128,7 +135,7 @@ fn run(run_id: u64) {
 /// timeout). Later calls into the library start it again.
 pub fn shutdown() {
     let (thread, workers) = {
-        let mut st = REFRESHER.state.lock();
+        let mut st = REFRESHER.state.lock_ok();
         st.stop = true;
         REFRESHER.wake.notify_all();
         let mine = st.epoch == fork::epoch();
@@ -151,14 +158,7 @@ pub fn shutdown() {
     }
 }
 
-/// # Safety
-/// Paired with `fork_unlock` on the same thread or in the fork child.
-pub unsafe fn fork_lock() {
-    std::mem::forget(REFRESHER.state.lock());
-}
-
-/// # Safety
-/// Only after `fork_lock`.
-pub unsafe fn fork_unlock() {
-    unsafe { fork::force_unlock(&REFRESHER.state) };
+/// Locks the refresher's state for `fork()` (released by `fork.rs`).
+pub fn fork_lock() {
+    fork::hold(REFRESHER.state.lock_ok());
 }

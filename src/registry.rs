@@ -6,12 +6,13 @@
 //! `&'static` and their generation counters can be handed to bindings as stable pointers.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use arc_swap::ArcSwap;
-use parking_lot::Mutex;
 
 use crate::app::{App, AppConfig};
+use crate::fork;
+use crate::sync::LockExt;
 
 type Map = HashMap<Box<str>, &'static App>;
 
@@ -20,8 +21,10 @@ struct Registry {
     writer: Mutex<()>,
 }
 
-static REGISTRY: LazyLock<Registry> =
-    LazyLock::new(|| Registry { apps: ArcSwap::from_pointee(Map::new()), writer: Mutex::new(()) });
+static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry {
+    apps: ArcSwap::from_pointee(Map::new()),
+    writer: Mutex::new(()),
+});
 
 /// Runs `f` on the app without taking any lock or touching a shared reference count.
 pub fn with_app<R>(appid: &str, f: impl FnOnce(&'static App) -> R) -> Option<R> {
@@ -35,7 +38,7 @@ pub fn find(appid: &str) -> Option<&'static App> {
 
 /// Registers `appid`, or reconfigures it if it exists.
 pub fn upsert(appid: &str, config: AppConfig) {
-    let _writer = REGISTRY.writer.lock();
+    let _writer = REGISTRY.writer.lock_ok();
     if let Some(app) = find(appid) {
         app.reconfigure(config);
         return;
@@ -51,22 +54,11 @@ pub fn snapshot() -> Arc<Map> {
 }
 
 /// Locks the registry and every app for `fork()`, in the one order used everywhere
-/// (registry writer, then apps), so no lock is inherited mid-update by the child.
-///
-/// # Safety
-/// Must be followed by `fork_unlock_all` on the same thread, or in the fork child.
-pub unsafe fn fork_lock_all() {
-    std::mem::forget(REGISTRY.writer.lock());
+/// (registry writer, then apps), so no lock is inherited mid-update by the child. The registry
+/// cannot change until `fork.rs` releases them, since its writer is held.
+pub fn fork_lock_all() {
+    fork::hold(REGISTRY.writer.lock_ok());
     for app in REGISTRY.apps.load().values() {
-        unsafe { app.fork_lock() };
+        app.fork_lock();
     }
-}
-
-/// # Safety
-/// Only after `fork_lock_all`; the registry cannot have changed since, its writer was held.
-pub unsafe fn fork_unlock_all() {
-    for app in REGISTRY.apps.load().values() {
-        unsafe { app.fork_unlock() };
-    }
-    unsafe { crate::fork::force_unlock(&REGISTRY.writer) };
 }

@@ -18,6 +18,8 @@ impl Secret {
     }
 }
 
+impl Eq for Secret {}
+
 impl PartialEq for Secret {
     fn eq(&self, other: &Secret) -> bool {
         // Not secret-dependent timing in any way that matters: both sides are ours.

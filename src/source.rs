@@ -9,6 +9,7 @@ use crate::options::Options;
 use crate::pacing::FallbackBudget;
 use crate::status::Status;
 use crate::store::{Lease, Record, Store, StoreSpec, now_ms, store_error};
+use crate::sync::LockExt;
 use crate::upstream::Fetched;
 
 /// What the caller needs from the store's record for it to do instead of a fetch.
@@ -44,7 +45,7 @@ pub fn obtain(
     appid: &str,
     options: &Options,
     need: Need<'_>,
-    budget: &parking_lot::Mutex<FallbackBudget>,
+    budget: &std::sync::Mutex<FallbackBudget>,
     fetch: impl Fn() -> Result<Obtained, Error>,
 ) -> Outcome {
     let store = match &options.store {
@@ -134,13 +135,16 @@ fn fallback(
     e: Error,
     need: Need<'_>,
     options: &Options,
-    budget: &parking_lot::Mutex<FallbackBudget>,
+    budget: &std::sync::Mutex<FallbackBudget>,
     fetch: &impl Fn() -> Result<Obtained, Error>,
 ) -> Outcome {
     if matches!(need, Need::Refresh) {
         return Outcome::Failed(e);
     }
-    if budget.lock().try_acquire(Instant::now(), options.store_fallback_per_hour) {
+    if budget
+        .lock_ok()
+        .try_acquire(Instant::now(), options.store_fallback_per_hour)
+    {
         return fetch().map_or_else(Outcome::Failed, Outcome::Got);
     }
     Outcome::Failed(Error::new(
@@ -168,7 +172,10 @@ fn from_record(r: Record) -> Obtained {
     let age = Duration::from_millis(now_ms().saturating_sub(r.fetched_at_ms));
     let now = Instant::now();
     Obtained {
-        fetched: Fetched { expires_in: r.lifetime(), access_token: r.access_token },
+        fetched: Fetched {
+            expires_in: r.lifetime(),
+            access_token: r.access_token,
+        },
         requested_at: now.checked_sub(age).unwrap_or(now),
         refused: None,
     }

@@ -22,17 +22,22 @@ pub enum Status {
 impl Status {
     /// Stable upper-case name, the same as the C constant without the `WX_` prefix.
     pub fn name(self) -> &'static str {
+        self.c_name().to_str().unwrap_or("UNKNOWN")
+    }
+
+    /// The name as a static C string, for `wx_status_name`.
+    pub fn c_name(self) -> &'static std::ffi::CStr {
         match self {
-            Status::Ok => "OK",
-            Status::InvalidArgument => "INVALID_ARGUMENT",
-            Status::BufferTooSmall => "BUFFER_TOO_SMALL",
-            Status::UnknownApp => "UNKNOWN_APP",
-            Status::WechatError => "WECHAT_ERROR",
-            Status::Network => "NETWORK",
-            Status::Protocol => "PROTOCOL",
-            Status::Store => "STORE",
-            Status::Panic => "PANIC",
-            Status::RateLimited => "RATE_LIMITED",
+            Status::Ok => c"OK",
+            Status::InvalidArgument => c"INVALID_ARGUMENT",
+            Status::BufferTooSmall => c"BUFFER_TOO_SMALL",
+            Status::UnknownApp => c"UNKNOWN_APP",
+            Status::WechatError => c"WECHAT_ERROR",
+            Status::Network => c"NETWORK",
+            Status::Protocol => c"PROTOCOL",
+            Status::Store => c"STORE",
+            Status::Panic => c"PANIC",
+            Status::RateLimited => c"RATE_LIMITED",
         }
     }
 

@@ -16,7 +16,12 @@ pub struct Token {
 
 impl Token {
     pub fn new(value: String, requested_at: Instant, lifetime: Duration, generation: u64) -> Token {
-        Token { value: value.into_boxed_str(), expires_at: requested_at + lifetime, lifetime, generation }
+        Token {
+            value: value.into_boxed_str(),
+            expires_at: requested_at + lifetime,
+            lifetime,
+            generation,
+        }
     }
 
     pub fn value(&self) -> &str {
@@ -53,7 +58,12 @@ impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the whole token: a prefix is enough to correlate in logs.
         let prefix: String = self.value.chars().take(6).collect();
-        write!(f, "Token({prefix}…, {} bytes, generation {})", self.value.len(), self.generation)
+        write!(
+            f,
+            "Token({prefix}…, {} bytes, generation {})",
+            self.value.len(),
+            self.generation
+        )
     }
 }
 
@@ -65,16 +75,27 @@ mod tests {
     fn refresh_ahead_is_capped_at_half_the_lifetime() {
         let t0 = Instant::now();
         let t = Token::new("x".into(), t0, Duration::from_secs(7200), 1);
-        assert_eq!(t.refresh_at(Duration::from_secs(300)), t0 + Duration::from_secs(6900));
+        assert_eq!(
+            t.refresh_at(Duration::from_secs(300)),
+            t0 + Duration::from_secs(6900)
+        );
         let short = Token::new("x".into(), t0, Duration::from_secs(200), 1);
-        assert_eq!(short.refresh_at(Duration::from_secs(300)), t0 + Duration::from_secs(100));
+        assert_eq!(
+            short.refresh_at(Duration::from_secs(300)),
+            t0 + Duration::from_secs(100)
+        );
         assert!(short.is_usable(t0 + Duration::from_secs(199)));
         assert!(!short.is_usable(t0 + Duration::from_secs(200)));
     }
 
     #[test]
     fn debug_shows_only_a_prefix() {
-        let t = Token::new("ABCDEFGHIJKLMNOP".into(), Instant::now(), Duration::from_secs(1), 3);
+        let t = Token::new(
+            "ABCDEFGHIJKLMNOP".into(),
+            Instant::now(),
+            Duration::from_secs(1),
+            3,
+        );
         let d = format!("{t:?}");
         assert!(d.contains("ABCDEF") && !d.contains("GHIJ"), "{d}");
     }

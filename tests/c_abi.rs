@@ -11,11 +11,25 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The directory holding libwx_token.so: cargo builds the cdylib next to the `deps` folder
-/// this test binary lives in.
+/// The directory holding libwx_token.so, next to the `deps` folder this test binary lives in.
+/// `cargo test` builds the rlib for integration tests but not always the cdylib, so it is
+/// built here when missing (cargo has released its lock while tests run).
 fn lib_dir() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    BUILT.call_once(|| {
+        if !dir.join("libwx_token.so").exists() {
+            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cmd.args(["build", "-p", "wx_token", "--lib"])
+                .env("CARGO_TARGET_DIR", dir.parent().unwrap())
+                .current_dir(repo());
+            if dir.ends_with("release") {
+                cmd.arg("--release");
+            }
+            assert!(cmd.status().unwrap().success(), "building the cdylib");
+        }
+    });
     assert!(dir.join("libwx_token.so").exists(), "no cdylib in {}", dir.display());
     dir
 }
@@ -44,7 +58,10 @@ fn compile(compiler: &str, std: &str, out: &Path) {
 
 fn run(prefix: &[&str], exe: &Path, fake: &FakeWechat, appid: &str) {
     let mut cmd = Command::new(prefix.first().map_or(exe.as_os_str(), |p| p.as_ref()));
-    cmd.args(prefix.iter().skip(1)).env("WX_TEST_API_BASE", fake.base_url()).env("WX_TEST_APPID", appid).env("WX_TEST_SECRET", "c-secret");
+    cmd.args(prefix.iter().skip(1))
+        .env("WX_TEST_API_BASE", fake.base_url())
+        .env("WX_TEST_APPID", appid)
+        .env("WX_TEST_SECRET", "c-secret");
     if !prefix.is_empty() {
         cmd.arg(exe);
     }
@@ -52,19 +69,29 @@ fn run(prefix: &[&str], exe: &Path, fake: &FakeWechat, appid: &str) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
-    assert!(out.status.success(), "{} failed:\n{stdout}\n{stderr}", exe.display());
+    assert!(
+        out.status.success(),
+        "{} failed:\n{stdout}\n{stderr}",
+        exe.display()
+    );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }
 
 fn has(tool: &str) -> bool {
-    Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 #[test]
 fn c11_and_cxx17_programs_use_the_abi() {
     let fake = FakeWechat::start(FakeConfig::default()).unwrap();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    for (compiler, std, name) in [("cc", "c11", "abi_test_c"), ("c++", "c++17", "abi_test_cxx")] {
+    for (compiler, std, name) in [
+        ("cc", "c11", "abi_test_c"),
+        ("c++", "c++17", "abi_test_cxx"),
+    ] {
         let exe = dir.join(name);
         compile(compiler, std, &exe);
         let appid = format!("wx_c_{name}");
@@ -84,7 +111,13 @@ fn c_program_is_clean_under_valgrind() {
     compile("cc", "c11", &exe);
     fake.add_app("wx_c_valgrind", "c-secret");
     run(
-        &["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect"],
+        &[
+            "valgrind",
+            "--quiet",
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect",
+        ],
         &exe,
         &fake,
         "wx_c_valgrind",

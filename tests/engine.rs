@@ -25,7 +25,11 @@ fn first_get_fetches_once_then_serves_from_cache() {
         assert_eq!(get(&s.appid).unwrap(), t1);
     }
     assert_eq!(s.fetches(), 1);
-    assert_eq!(s.fake.app_stats(&s.appid).stable_requests, 1, "stable is the default endpoint");
+    assert_eq!(
+        s.fake.app_stats(&s.appid).stable_requests,
+        1,
+        "stable is the default endpoint"
+    );
 }
 
 #[test]
@@ -87,11 +91,21 @@ fn concurrent_callers_share_one_failure() {
 
 #[test]
 fn refreshes_ahead_of_expiry_without_callers() {
-    let s = Setup::new("ahead", FakeConfig { lifetime_secs: 4, overlap_secs: 1, ..cfg() });
+    let s = Setup::new(
+        "ahead",
+        FakeConfig {
+            lifetime_secs: 4,
+            overlap_secs: 1,
+            ..cfg()
+        },
+    );
     s.register(r#""refresh_ahead_secs":2"#);
     let t1 = get(&s.appid).unwrap();
     let g1 = generation(&s.appid);
-    assert!(eventually(6, || s.fetches() >= 2), "the refresher fetched on its own");
+    assert!(
+        eventually(6, || s.fetches() >= 2),
+        "the refresher fetched on its own"
+    );
     // The new token is handed out once it has landed, without any caller having waited.
     assert!(eventually(2, || get(&s.appid).unwrap() != t1));
     assert!(generation(&s.appid) > g1);
@@ -101,17 +115,34 @@ fn refreshes_ahead_of_expiry_without_callers() {
 #[test]
 fn short_lifetime_refreshes_at_half_life_not_in_a_loop() {
     // refresh_ahead 300 s is more than half of a 2 s token: refresh at 1 s, not at once.
-    let s = Setup::new("halflife", FakeConfig { lifetime_secs: 2, overlap_secs: 1, ..cfg() });
+    let s = Setup::new(
+        "halflife",
+        FakeConfig {
+            lifetime_secs: 2,
+            overlap_secs: 1,
+            ..cfg()
+        },
+    );
     s.register("");
     get(&s.appid).unwrap();
     thread::sleep(Duration::from_millis(2500));
     let n = s.fetches();
-    assert!((2..=4).contains(&n), "about one refresh per second of a 2 s token, got {n}");
+    assert!(
+        (2..=4).contains(&n),
+        "about one refresh per second of a 2 s token, got {n}"
+    );
 }
 
 #[test]
 fn readers_keep_the_old_token_while_a_slow_refresh_is_in_flight() {
-    let s = Setup::new("slowrefresh", FakeConfig { lifetime_secs: 6, overlap_secs: 1, ..cfg() });
+    let s = Setup::new(
+        "slowrefresh",
+        FakeConfig {
+            lifetime_secs: 6,
+            overlap_secs: 1,
+            ..cfg()
+        },
+    );
     s.register(r#""refresh_ahead_secs":3"#);
     let t1 = get(&s.appid).unwrap();
     s.fake.set_delay_ms(1500);
@@ -123,11 +154,21 @@ fn readers_keep_the_old_token_while_a_slow_refresh_is_in_flight() {
 
 #[test]
 fn background_failures_are_retried_while_the_token_stays_in_service() {
-    let s = Setup::new("bgfail", FakeConfig { lifetime_secs: 6, overlap_secs: 1, ..cfg() });
+    let s = Setup::new(
+        "bgfail",
+        FakeConfig {
+            lifetime_secs: 6,
+            overlap_secs: 1,
+            ..cfg()
+        },
+    );
     s.register(r#""refresh_ahead_secs":3"#);
     let t1 = get(&s.appid).unwrap();
     s.fake.push_fault(Fault::new(FaultKind::Busy).times(3));
-    assert!(eventually(6, || s.fetches() >= 5), "three failed refreshes, then a good one");
+    assert!(
+        eventually(6, || s.fetches() >= 5),
+        "three failed refreshes, then a good one"
+    );
     assert!(eventually(2, || get(&s.appid).unwrap() != t1));
     assert_eq!(s.fake.stats().faults_served, 3);
 }
@@ -217,7 +258,11 @@ fn forced_refresh_with_null_is_limited() {
     assert_eq!(s.fake.app_stats(&s.appid).force_requests, 1);
     let e = invalidate(&s.appid, None).unwrap_err();
     assert_eq!(e.status, WX_RATE_LIMITED);
-    assert_eq!(get(&s.appid).unwrap(), t2, "a refused force leaves the token in service");
+    assert_eq!(
+        get(&s.appid).unwrap(),
+        t2,
+        "a refused force leaves the token in service"
+    );
     assert_eq!(s.fake.app_stats(&s.appid).force_requests, 1);
 }
 
@@ -245,8 +290,13 @@ fn terminal_errors_are_not_retried_in_a_loop() {
         let e = get(&s.appid).unwrap_err();
         assert_eq!((e.status, e.errcode), (WX_WECHAT_ERROR, 45009));
         assert!(e.message.contains("45009"), "{}", e.message);
+        assert_eq!(e.errmsg, "reach max api daily quota limit");
     }
-    assert_eq!(s.fetches(), 1, "a burst after a terminal error does not reach WeChat");
+    assert_eq!(
+        s.fetches(),
+        1,
+        "a burst after a terminal error does not reach WeChat"
+    );
 }
 
 #[test]
@@ -289,33 +339,68 @@ fn assert_fault(tag: &str, fault: Fault, status: i32) -> Failure {
     s.register(r#""timeout_ms":1000"#);
     let e = get(&s.appid).unwrap_err();
     assert_eq!(e.status, status, "{tag}: {e:?}");
-    assert!(!e.message.contains(&s.secret) && !e.message.contains("s3cret"), "{tag}: {}", e.message);
+    assert!(
+        !e.message.contains(&s.secret) && !e.message.contains("s3cret"),
+        "{tag}: {}",
+        e.message
+    );
     assert!(eventually(3, || get(&s.appid).is_ok()), "{tag}: recovers");
     e
 }
 
 #[test]
 fn each_fault_maps_to_its_status() {
-    assert_fault("http500", Fault::new(FaultKind::HttpStatus).with_status(500), WX_NETWORK);
-    assert_fault("http403", Fault::new(FaultKind::HttpStatus).with_status(403), WX_NETWORK);
+    let e = assert_fault(
+        "http500",
+        Fault::new(FaultKind::HttpStatus).with_status(500),
+        WX_NETWORK,
+    );
+    assert_eq!(e.errmsg, "", "no WeChat errmsg for a transport error");
+    assert_fault(
+        "http403",
+        Fault::new(FaultKind::HttpStatus).with_status(403),
+        WX_NETWORK,
+    );
     assert_fault("malformed", Fault::new(FaultKind::Malformed), WX_PROTOCOL);
     assert_fault("missing", Fault::new(FaultKind::MissingFields), WX_PROTOCOL);
     assert_fault("huge", Fault::new(FaultKind::Huge), WX_PROTOCOL);
     assert_fault("reset", Fault::new(FaultKind::Reset), WX_NETWORK);
     let e = assert_fault("redirect", Fault::new(FaultKind::Redirect), WX_NETWORK);
     assert!(e.message.contains("302"), "{}", e.message);
-    let e = assert_fault("hang", Fault::new(FaultKind::Hang).with_delay_ms(3000), WX_NETWORK);
+    let e = assert_fault(
+        "hang",
+        Fault::new(FaultKind::Hang).with_delay_ms(3000),
+        WX_NETWORK,
+    );
     assert!(e.message.contains("timed out"), "{}", e.message);
-    let e = assert_fault("ipwhitelist", Fault::new(FaultKind::Errcode).with_errcode(40164).with_errmsg("invalid ip 1.2.3.4"), WX_WECHAT_ERROR);
+    let e = assert_fault(
+        "ipwhitelist",
+        Fault::new(FaultKind::Errcode)
+            .with_errcode(40164)
+            .with_errmsg("invalid ip 1.2.3.4"),
+        WX_WECHAT_ERROR,
+    );
     assert_eq!(e.errcode, 40164);
 }
 
 #[test]
 fn tokens_of_512_bytes_pass_and_longer_ones_are_protocol_errors() {
-    let s = Setup::new("len512", FakeConfig { token_len: 512, ..cfg() });
+    let s = Setup::new(
+        "len512",
+        FakeConfig {
+            token_len: 512,
+            ..cfg()
+        },
+    );
     s.register("");
     assert_eq!(get(&s.appid).unwrap().len(), 512);
-    let s = Setup::new("len600", FakeConfig { token_len: 600, ..cfg() });
+    let s = Setup::new(
+        "len600",
+        FakeConfig {
+            token_len: 600,
+            ..cfg()
+        },
+    );
     s.register("");
     let e = get(&s.appid).unwrap_err();
     assert_eq!(e.status, WX_PROTOCOL);
@@ -330,22 +415,54 @@ fn buffer_protocol() {
     let a = cstr(&s.appid);
     let mut n = 0usize;
     // Size query.
-    assert_eq!(unsafe { wx_token_get(a.as_ptr(), std::ptr::null_mut(), 0, &mut n) }, WX_BUFFER_TOO_SMALL);
+    assert_eq!(
+        unsafe { wx_token_get(a.as_ptr(), std::ptr::null_mut(), 0, &mut n) },
+        WX_BUFFER_TOO_SMALL
+    );
     assert_eq!(n, token.len());
     // Exactly the length (no room for the NUL): too small, buffer untouched.
     let mut buf = vec![0x55u8; token.len()];
     n = 0;
-    assert_eq!(unsafe { wx_token_get(a.as_ptr(), buf.as_mut_ptr().cast::<c_char>(), buf.len(), &mut n) }, WX_BUFFER_TOO_SMALL);
+    assert_eq!(
+        unsafe {
+            wx_token_get(
+                a.as_ptr(),
+                buf.as_mut_ptr().cast::<c_char>(),
+                buf.len(),
+                &mut n,
+            )
+        },
+        WX_BUFFER_TOO_SMALL
+    );
     assert_eq!(n, token.len());
     assert!(buf.iter().all(|&b| b == 0x55));
     // NULL out_len is allowed.
     let mut buf = vec![0u8; token.len() + 1];
-    assert_eq!(unsafe { wx_token_get(a.as_ptr(), buf.as_mut_ptr().cast::<c_char>(), buf.len(), std::ptr::null_mut()) }, WX_OK);
+    assert_eq!(
+        unsafe {
+            wx_token_get(
+                a.as_ptr(),
+                buf.as_mut_ptr().cast::<c_char>(),
+                buf.len(),
+                std::ptr::null_mut(),
+            )
+        },
+        WX_OK
+    );
     assert_eq!(&buf[..token.len()], token.as_bytes());
     // get_ex reports generation and remaining lifetime.
     let (mut g, mut ms) = (0u64, 0u64);
     assert_eq!(
-        unsafe { wx_token_get_ex(a.as_ptr(), buf.as_mut_ptr().cast::<c_char>(), buf.len(), &mut n, &mut g, &mut ms) },
+        unsafe {
+            wx_token_get_ex(
+                a.as_ptr(),
+                buf.as_mut_ptr().cast::<c_char>(),
+                buf.len(),
+                &mut n,
+                &mut g,
+                &mut ms,
+            )
+        },
         WX_OK
     );
     assert_eq!(g, generation(&s.appid));
@@ -361,24 +478,61 @@ fn bad_arguments_are_invalid_argument() {
     let mut n = 7usize;
     let p = buf.as_mut_ptr().cast::<c_char>();
     unsafe {
-        assert_eq!(wx_token_get(std::ptr::null(), p, buf.len(), &mut n), WX_INVALID_ARGUMENT);
+        assert_eq!(
+            wx_token_get(std::ptr::null(), p, buf.len(), &mut n),
+            WX_INVALID_ARGUMENT
+        );
         assert!(last_failure(1).message.contains("appid is NULL"));
-        assert_eq!(wx_token_get(a.as_ptr(), std::ptr::null_mut(), 10, &mut n), WX_INVALID_ARGUMENT);
-        assert_eq!(wx_token_get(a.as_ptr(), p, usize::MAX, &mut n), WX_INVALID_ARGUMENT);
+        assert_eq!(
+            wx_token_get(a.as_ptr(), std::ptr::null_mut(), 10, &mut n),
+            WX_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            wx_token_get(a.as_ptr(), p, usize::MAX, &mut n),
+            WX_INVALID_ARGUMENT
+        );
         assert_eq!(n, 7, "nothing written on failure");
         let bad_utf8 = b"wx\xff\xfe\0";
-        assert_eq!(wx_token_get(bad_utf8.as_ptr().cast(), p, buf.len(), &mut n), WX_INVALID_ARGUMENT);
+        assert_eq!(
+            wx_token_get(bad_utf8.as_ptr().cast(), p, buf.len(), &mut n),
+            WX_INVALID_ARGUMENT
+        );
         assert!(last_failure(1).message.contains("UTF-8"));
         let unregistered = cstr("wx_never_registered");
-        assert_eq!(wx_token_get(unregistered.as_ptr(), p, buf.len(), &mut n), WX_UNKNOWN_APP);
-        assert_eq!(wx_token_invalidate(unregistered.as_ptr(), std::ptr::null()), WX_UNKNOWN_APP);
-        assert_eq!(wx_token_register(a.as_ptr(), std::ptr::null(), std::ptr::null()), WX_INVALID_ARGUMENT);
-        assert_eq!(wx_token_register(cstr("").as_ptr(), cstr("s").as_ptr(), std::ptr::null()), WX_INVALID_ARGUMENT);
-        assert_eq!(wx_token_register(cstr("has space").as_ptr(), cstr("s").as_ptr(), std::ptr::null()), WX_INVALID_ARGUMENT);
-        assert_eq!(wx_token_generation_counter(a.as_ptr(), std::ptr::null_mut()), WX_INVALID_ARGUMENT);
+        assert_eq!(
+            wx_token_get(unregistered.as_ptr(), p, buf.len(), &mut n),
+            WX_UNKNOWN_APP
+        );
+        assert_eq!(
+            wx_token_invalidate(unregistered.as_ptr(), std::ptr::null()),
+            WX_UNKNOWN_APP
+        );
+        assert_eq!(
+            wx_token_register(a.as_ptr(), std::ptr::null(), std::ptr::null()),
+            WX_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            wx_token_register(cstr("").as_ptr(), cstr("s").as_ptr(), std::ptr::null()),
+            WX_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            wx_token_register(
+                cstr("has space").as_ptr(),
+                cstr("s").as_ptr(),
+                std::ptr::null()
+            ),
+            WX_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            wx_token_generation_counter(a.as_ptr(), std::ptr::null_mut()),
+            WX_INVALID_ARGUMENT
+        );
         // An unterminated string longer than the scan bound.
         let long = vec![b'a'; 70 * 1024];
-        assert_eq!(wx_token_get(long.as_ptr().cast(), p, buf.len(), &mut n), WX_INVALID_ARGUMENT);
+        assert_eq!(
+            wx_token_get(long.as_ptr().cast(), p, buf.len(), &mut n),
+            WX_INVALID_ARGUMENT
+        );
     }
     for opts in [
         r#"{"api_base":"http://example.com"}"#,
@@ -389,7 +543,10 @@ fn bad_arguments_are_invalid_argument() {
         let e = register(&s.appid, &s.secret, Some(opts)).unwrap_err();
         assert_eq!(e.status, WX_INVALID_ARGUMENT, "{opts}");
     }
-    assert!(get(&s.appid).is_ok(), "rejected updates leave the app as it was");
+    assert!(
+        get(&s.appid).is_ok(),
+        "rejected updates leave the app as it was"
+    );
 }
 
 #[test]
@@ -397,11 +554,17 @@ fn last_error_message_truncates_and_reports_full_length() {
     let bad = cstr("wx_never_registered_either");
     let mut b = [0u8; 1];
     unsafe {
-        assert_eq!(wx_token_invalidate(bad.as_ptr(), std::ptr::null()), WX_UNKNOWN_APP);
+        assert_eq!(
+            wx_token_invalidate(bad.as_ptr(), std::ptr::null()),
+            WX_UNKNOWN_APP
+        );
         let full = wx_last_error_message(std::ptr::null_mut(), 0);
         assert!(full > 10);
         let mut small = [0xffu8; 8];
-        assert_eq!(wx_last_error_message(small.as_mut_ptr().cast(), small.len()), full);
+        assert_eq!(
+            wx_last_error_message(small.as_mut_ptr().cast(), small.len()),
+            full
+        );
         assert_eq!(small[7], 0);
         assert_eq!(wx_last_error_message(b.as_mut_ptr().cast(), 1), full);
         assert_eq!(b[0], 0);
@@ -419,7 +582,9 @@ fn the_secret_never_appears_in_any_message() {
         Fault::new(FaultKind::Malformed),
         Fault::new(FaultKind::Reset),
         Fault::new(FaultKind::Redirect),
-        Fault::new(FaultKind::Errcode).with_errcode(40125).with_errmsg(&format!("invalid appsecret {secret}")),
+        Fault::new(FaultKind::Errcode)
+            .with_errcode(40125)
+            .with_errmsg(&format!("invalid appsecret {secret}")),
         Fault::new(FaultKind::Hang).with_delay_ms(2000),
     ]
     .into_iter()
@@ -429,32 +594,60 @@ fn the_secret_never_appears_in_any_message() {
             let appid = format!("{}_{i}_{ep}", s.appid);
             s.fake.add_app(&appid, secret);
             s.fake.push_fault(fault.clone());
-            register(&appid, secret, Some(&s.options(&format!(r#""endpoint":"{ep}","timeout_ms":500"#)))).unwrap();
+            register(
+                &appid,
+                secret,
+                Some(&s.options(&format!(r#""endpoint":"{ep}","timeout_ms":500"#))),
+            )
+            .unwrap();
             messages.push(get(&appid).unwrap_err().message);
         }
     }
     // Connection refused, with the classic endpoint's secret-bearing URL.
     let refused = unique_appid("refused");
-    register(&refused, secret, Some(r#"{"api_base":"http://127.0.0.1:1","endpoint":"classic"}"#)).unwrap();
+    register(
+        &refused,
+        secret,
+        Some(r#"{"api_base":"http://127.0.0.1:1","endpoint":"classic"}"#),
+    )
+    .unwrap();
     messages.push(get(&refused).unwrap_err().message);
     for m in &messages {
-        assert!(!m.contains(secret) && !m.contains(encoded) && !m.contains("Sup3r"), "leak: {m}");
+        assert!(
+            !m.contains(secret) && !m.contains(encoded) && !m.contains("Sup3r"),
+            "leak: {m}"
+        );
     }
 }
 
 #[test]
 fn plain_http_is_refused_for_non_loopback_hosts() {
-    let e = register(&unique_appid("nonloop"), "x", Some(r#"{"api_base":"http://api.weixin.qq.com"}"#)).unwrap_err();
+    let e = register(
+        &unique_appid("nonloop"),
+        "x",
+        Some(r#"{"api_base":"http://api.weixin.qq.com"}"#),
+    )
+    .unwrap_err();
     assert_eq!(e.status, WX_INVALID_ARGUMENT);
     assert!(e.message.contains("loopback"));
-    register(&unique_appid("https"), "x", Some(r#"{"api_base":"https://api.weixin.qq.com"}"#)).unwrap();
+    register(
+        &unique_appid("https"),
+        "x",
+        Some(r#"{"api_base":"https://api.weixin.qq.com"}"#),
+    )
+    .unwrap();
 }
 
 #[test]
 fn version_and_status_names() {
     let v = unsafe { std::ffi::CStr::from_ptr(wx_token_version()) };
     assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
-    let name = |c| unsafe { std::ffi::CStr::from_ptr(wx_status_name(c)) }.to_str().unwrap().to_owned();
+    let name = |c| {
+        unsafe { std::ffi::CStr::from_ptr(wx_status_name(c)) }
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
     assert_eq!(name(WX_OK), "OK");
     assert_eq!(name(WX_RATE_LIMITED), "RATE_LIMITED");
     assert_eq!(name(42), "UNKNOWN");

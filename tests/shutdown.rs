@@ -8,7 +8,14 @@ use wx_token::ffi::*;
 
 #[test]
 fn shutdown_stops_background_work_and_calls_resume_it() {
-    let s = Setup::new("shutdown", FakeConfig { lifetime_secs: 4, overlap_secs: 1, ..FakeConfig::default() });
+    let s = Setup::new(
+        "shutdown",
+        FakeConfig {
+            lifetime_secs: 4,
+            overlap_secs: 1,
+            ..FakeConfig::default()
+        },
+    );
     s.register(r#""refresh_ahead_secs":2"#);
     let t = get(&s.appid).unwrap();
     assert_eq!(wx_token_shutdown(), WX_OK);
@@ -17,4 +24,3 @@ fn shutdown_stops_background_work_and_calls_resume_it() {
     // That get resumed the refresher: the refresh ahead still happens.
     assert!(eventually(6, || s.fetches() >= 2));
 }
-

@@ -13,8 +13,17 @@ use wx_token::ffi::*;
 
 fn peer_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("examples/store_peer");
-    assert!(bin.exists(), "cargo test builds examples: {} missing", bin.display());
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/store_peer");
+    assert!(
+        bin.exists(),
+        "cargo test builds examples: {} missing",
+        bin.display()
+    );
     bin
 }
 
@@ -24,17 +33,40 @@ fn tmpdir(tag: &str) -> PathBuf {
     d
 }
 
-fn spawn_peer(s: &Setup, options: &str, threads: usize, go: &PathBuf, report_rejected: bool) -> Child {
+fn spawn_peer(
+    s: &Setup,
+    options: &str,
+    threads: usize,
+    go: &PathBuf,
+    report_rejected: bool,
+) -> Child {
     spawn_peer_with(s, options, threads, go, report_rejected, &[])
 }
 
-fn spawn_peer_with(s: &Setup, options: &str, threads: usize, go: &PathBuf, report_rejected: bool, extra: &[&str]) -> Child {
+fn spawn_peer_with(
+    s: &Setup,
+    options: &str,
+    threads: usize,
+    go: &PathBuf,
+    report_rejected: bool,
+    extra: &[&str],
+) -> Child {
     let mut cmd = Command::new(peer_bin());
     cmd.args(extra);
-    cmd.args(["--appid", &s.appid, "--secret", &s.secret, "--options", options, "--threads", &threads.to_string(), "--go-file"])
-        .arg(go)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "--appid",
+        &s.appid,
+        "--secret",
+        &s.secret,
+        "--options",
+        options,
+        "--threads",
+        &threads.to_string(),
+        "--go-file",
+    ])
+    .arg(go)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     if report_rejected {
         cmd.arg("--report-rejected");
     }
@@ -42,16 +74,32 @@ fn spawn_peer_with(s: &Setup, options: &str, threads: usize, go: &PathBuf, repor
 }
 
 /// Starts `procs` peers, lets them go at once, and returns every fingerprint they printed.
-fn fleet(s: &Setup, options: &str, procs: usize, threads: usize, report_rejected: bool) -> Vec<String> {
+fn fleet(
+    s: &Setup,
+    options: &str,
+    procs: usize,
+    threads: usize,
+    report_rejected: bool,
+) -> Vec<String> {
     let go = tmpdir("go").join("go");
-    let children: Vec<Child> = (0..procs).map(|_| spawn_peer(s, options, threads, &go, report_rejected)).collect();
+    let children: Vec<Child> = (0..procs)
+        .map(|_| spawn_peer(s, options, threads, &go, report_rejected))
+        .collect();
     std::thread::sleep(Duration::from_millis(300)); // every peer registered and waiting
     std::fs::write(&go, b"go").unwrap();
     let mut seen = Vec::new();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "peer failed: {}", String::from_utf8_lossy(&out.stderr));
-        seen.extend(String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned));
+        assert!(
+            out.status.success(),
+            "peer failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        seen.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned),
+        );
     }
     assert_eq!(seen.len(), procs * threads);
     seen
@@ -61,9 +109,19 @@ fn cold_start(s: &Setup, store: &str) {
     s.fake.set_delay_ms(300); // the first fetch is in flight while the whole fleet asks
     let options = s.options(&format!(r#""store":"{store}","endpoint":"classic""#));
     let seen = fleet(s, &options, 10, 4, false);
-    assert!(seen.iter().all(|t| *t == seen[0]), "one token for the whole fleet");
-    assert_eq!(s.fetches(), 1, "one upstream fetch for 10 processes x 4 threads");
-    assert_eq!(seen[0], fingerprint(&s.fake.current_token(&s.appid).unwrap()));
+    assert!(
+        seen.iter().all(|t| *t == seen[0]),
+        "one token for the whole fleet"
+    );
+    assert_eq!(
+        s.fetches(),
+        1,
+        "one upstream fetch for 10 processes x 4 threads"
+    );
+    assert_eq!(
+        seen[0],
+        fingerprint(&s.fake.current_token(&s.appid).unwrap())
+    );
 }
 
 fn invalidation_storm(s: &Setup, store: &str) {
@@ -74,8 +132,15 @@ fn invalidation_storm(s: &Setup, store: &str) {
     s.fake.set_delay_ms(200);
     // Every peer reads t1 from the store, then all report it rejected at once.
     let seen = fleet(s, &options, 6, 4, true);
-    assert!(seen.iter().all(|t| *t == seen[0] && *t != fingerprint(&t1)), "{seen:?}");
-    assert_eq!(s.fetches(), 2, "the first fetch, then one for the whole fleet's invalidations");
+    assert!(
+        seen.iter().all(|t| *t == seen[0] && *t != fingerprint(&t1)),
+        "{seen:?}"
+    );
+    assert_eq!(
+        s.fetches(),
+        2,
+        "the first fetch, then one for the whole fleet's invalidations"
+    );
 }
 
 #[test]
@@ -90,9 +155,16 @@ fn file_store_invalidation_storm_across_processes() {
     let dir = tmpdir("filestorm");
     invalidation_storm(&s, &format!("file:{}", dir.display()));
     // What is stored: a small JSON record, 0600, without the secret.
-    let record = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "json")).unwrap();
+    let record = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
     let meta = std::fs::metadata(&record).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
     let text = std::fs::read_to_string(&record).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["generation"], 2);
@@ -102,36 +174,61 @@ fn file_store_invalidation_storm_across_processes() {
 
 #[test]
 fn redis_store_cold_start_across_processes() {
-    let Some(redis) = RedisServer::start() else { return eprintln!("redis-server not installed: skipped") };
+    let Some(redis) = RedisServer::start() else {
+        return eprintln!("redis-server not installed: skipped");
+    };
     let s = Setup::new("rediscold", FakeConfig::default());
     cold_start(&s, &redis.url());
 }
 
 #[test]
 fn redis_store_invalidation_storm_across_processes() {
-    let Some(redis) = RedisServer::start() else { return eprintln!("redis-server not installed: skipped") };
+    let Some(redis) = RedisServer::start() else {
+        return eprintln!("redis-server not installed: skipped");
+    };
     let s = Setup::new("redisstorm", FakeConfig::default());
     invalidation_storm(&s, &redis.url());
     let key = format!("wx_token:{}", s.appid);
-    assert_eq!(redis.cli(&["HGET", &key, "generation"]).unwrap().trim(), "2");
+    assert_eq!(
+        redis.cli(&["HGET", &key, "generation"]).unwrap().trim(),
+        "2"
+    );
     let all = redis.cli(&["HGETALL", &key]).unwrap();
     assert!(!all.contains(&s.secret) && !all.contains("s3cret"), "{all}");
-    assert!(redis.cli(&["EXISTS", &format!("{key}:lease")]).unwrap().trim() == "0", "lease released");
+    assert!(
+        redis
+            .cli(&["EXISTS", &format!("{key}:lease")])
+            .unwrap()
+            .trim()
+            == "0",
+        "lease released"
+    );
 }
 
 fn lease_holder_killed(s: &Setup, store: &str) {
-    let options = s.options(&format!(r#""store":"{store}","endpoint":"classic","lease_ms":1500,"timeout_ms":8000"#));
-    s.fake.push_fault(Fault::new(FaultKind::Slow).with_delay_ms(6000));
+    let options = s.options(&format!(
+        r#""store":"{store}","endpoint":"classic","lease_ms":1500,"timeout_ms":8000"#
+    ));
+    s.fake
+        .push_fault(Fault::new(FaultKind::Slow).with_delay_ms(6000));
     let go = tmpdir("kill").join("go");
     std::fs::write(&go, b"go").unwrap();
     let mut holder = spawn_peer(s, &options, 1, &go, false);
-    assert!(s.fake.wait_until(Duration::from_secs(10), |st| st.token_endpoint_requests() >= 1), "the holder is fetching");
+    assert!(
+        s.fake
+            .wait_until(Duration::from_secs(10), |st| st.token_endpoint_requests()
+                >= 1),
+        "the holder is fetching"
+    );
     holder.kill().unwrap(); // SIGKILL, mid-refresh, lease held
     holder.wait().unwrap();
     // Another process takes over within the lease's lifetime, long before the token would
     // have expired; its own wait is bounded by lease + timeout.
     let seen = fleet(s, &options, 1, 1, false);
-    assert_eq!(seen[0], fingerprint(&s.fake.current_token(&s.appid).unwrap()));
+    assert_eq!(
+        seen[0],
+        fingerprint(&s.fake.current_token(&s.appid).unwrap())
+    );
     assert_eq!(s.fetches(), 2);
 }
 
@@ -143,14 +240,18 @@ fn file_store_lease_holder_killed_mid_refresh_is_replaced() {
 
 #[test]
 fn redis_store_lease_holder_killed_mid_refresh_is_replaced() {
-    let Some(redis) = RedisServer::start() else { return eprintln!("redis-server not installed: skipped") };
+    let Some(redis) = RedisServer::start() else {
+        return eprintln!("redis-server not installed: skipped");
+    };
     let s = Setup::new("rediskill", FakeConfig::default());
     lease_holder_killed(&s, &redis.url());
 }
 
 #[test]
 fn redis_outage_serves_valid_tokens_limits_direct_fetches_and_recovers() {
-    let Some(mut redis) = RedisServer::start() else { return eprintln!("redis-server not installed: skipped") };
+    let Some(mut redis) = RedisServer::start() else {
+        return eprintln!("redis-server not installed: skipped");
+    };
     let s = Setup::new("outage", FakeConfig::default());
     s.register(&format!(r#""store":"{}","endpoint":"classic","store_fallback_per_hour":1,"timeout_ms":500,"store_sync_ms":100"#, redis.url()));
     let t1 = get(&s.appid).unwrap();
@@ -176,14 +277,19 @@ fn redis_outage_serves_valid_tokens_limits_direct_fetches_and_recovers() {
     assert!(eventually(10, || get(&s.appid).is_ok()), "recovered");
     assert_eq!(s.fetches(), 3);
     let key = format!("wx_token:{}", s.appid);
-    assert!(eventually(2, || redis.cli(&["HGET", &key, "generation"]).is_some_and(|g| g.trim() == "1")));
+    assert!(eventually(2, || redis
+        .cli(&["HGET", &key, "generation"])
+        .is_some_and(|g| g.trim() == "1")));
 }
 
 #[test]
 fn store_sync_picks_up_a_token_published_by_another_process() {
     let s = Setup::new("sync", FakeConfig::default());
     let dir = tmpdir("sync");
-    let options = s.options(&format!(r#""store":"file:{}","endpoint":"classic","store_sync_ms":100"#, dir.display()));
+    let options = s.options(&format!(
+        r#""store":"file:{}","endpoint":"classic","store_sync_ms":100"#,
+        dir.display()
+    ));
     register(&s.appid, &s.secret, Some(&options)).unwrap();
     let t1 = get(&s.appid).unwrap();
     // Another process reports t1 rejected and publishes t2; this process follows within the
@@ -196,22 +302,54 @@ fn store_sync_picks_up_a_token_published_by_another_process() {
 
 #[test]
 fn redis_store_refresh_ahead_is_one_fetch_for_the_fleet() {
-    let Some(redis) = RedisServer::start() else { return eprintln!("redis-server not installed: skipped") };
-    let s = Setup::new("redisahead", FakeConfig { lifetime_secs: 6, overlap_secs: 1, ..FakeConfig::default() });
-    let options = s.options(&format!(r#""store":"{}","endpoint":"classic","refresh_ahead_secs":3"#, redis.url()));
+    let Some(redis) = RedisServer::start() else {
+        return eprintln!("redis-server not installed: skipped");
+    };
+    let s = Setup::new(
+        "redisahead",
+        FakeConfig {
+            lifetime_secs: 6,
+            overlap_secs: 1,
+            ..FakeConfig::default()
+        },
+    );
+    let options = s.options(&format!(
+        r#""store":"{}","endpoint":"classic","refresh_ahead_secs":3"#,
+        redis.url()
+    ));
     let go = tmpdir("ahead").join("go");
-    let peers: Vec<Child> = (0..5).map(|_| spawn_peer_with(&s, &options, 1, &go, false, &["--hold-ms", "4500"])).collect();
+    let peers: Vec<Child> = (0..5)
+        .map(|_| spawn_peer_with(&s, &options, 1, &go, false, &["--hold-ms", "4500"]))
+        .collect();
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(&go, b"go").unwrap();
     let mut last = Vec::new();
     for p in peers {
         let out = p.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        last.push(String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_owned());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        last.push(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .unwrap()
+                .to_owned(),
+        );
     }
     // Five processes, each with its own refresher, crossed the refresh-ahead point once.
-    assert_eq!(s.fetches(), 2, "one fetch at start, one refresh for the whole fleet");
-    assert!(last.iter().all(|t| *t == fingerprint(&s.fake.current_token(&s.appid).unwrap())), "{last:?}");
+    assert_eq!(
+        s.fetches(),
+        2,
+        "one fetch at start, one refresh for the whole fleet"
+    );
+    assert!(
+        last.iter()
+            .all(|t| *t == fingerprint(&s.fake.current_token(&s.appid).unwrap())),
+        "{last:?}"
+    );
 }
 
 #[test]
@@ -225,8 +363,17 @@ fn store_options_are_validated() {
         r#"{"store":"memory","store_prefix":"../x"}"#,
         r#"{"store":"memory","lease_ms":5}"#,
     ] {
-        assert_eq!(register(&appid, "s", Some(bad)).unwrap_err().status, WX_INVALID_ARGUMENT, "{bad}");
+        assert_eq!(
+            register(&appid, "s", Some(bad)).unwrap_err().status,
+            WX_INVALID_ARGUMENT,
+            "{bad}"
+        );
     }
-    let e = register(&appid, "s", Some(r#"{"store":"redis://user:hunter2@127.0.0.1:1/0:bad"}"#)).unwrap_err();
+    let e = register(
+        &appid,
+        "s",
+        Some(r#"{"store":"redis://user:hunter2@127.0.0.1:1/0:bad"}"#),
+    )
+    .unwrap_err();
     assert!(!e.message.contains("hunter2"), "{}", e.message);
 }

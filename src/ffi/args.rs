@@ -30,10 +30,14 @@ pub unsafe fn optional<'a>(ptr: *const c_char, name: &str) -> Result<Option<&'a 
     // reads no further than either.
     let len = unsafe { libc::strnlen(ptr, MAX_ARG_LEN + 1) };
     if len > MAX_ARG_LEN {
-        return Err(Error::invalid(format!("{name} is longer than {MAX_ARG_LEN} bytes or not NUL-terminated")));
+        return Err(Error::invalid(format!(
+            "{name} is longer than {MAX_ARG_LEN} bytes or not NUL-terminated"
+        )));
     }
     let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
-    std::str::from_utf8(bytes).map(Some).map_err(|_| Error::invalid(format!("{name} is not valid UTF-8")))
+    std::str::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| Error::invalid(format!("{name} is not valid UTF-8")))
 }
 
 /// Checks a caller-allocated output buffer before anything is computed, so a bad one fails
@@ -55,12 +59,20 @@ pub fn check_buffer(buf: *mut c_char, buf_len: usize) -> Result<(), Error> {
 /// # Safety
 /// `buf` must be valid for `buf_len` bytes (checked by `check_buffer`), `out_len` NULL or
 /// writable.
-pub unsafe fn copy_out(value: &[u8], buf: *mut c_char, buf_len: usize, out_len: *mut usize) -> Result<(), Error> {
+pub unsafe fn copy_out(
+    value: &[u8],
+    buf: *mut c_char,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> Result<(), Error> {
     unsafe { write_opt(out_len, value.len()) };
     if value.len() >= buf_len {
         return Err(Error::new(
             Status::BufferTooSmall,
-            format!("buffer of {buf_len} bytes is too small: {} bytes plus a NUL are needed", value.len()),
+            format!(
+                "buffer of {buf_len} bytes is too small: {} bytes plus a NUL are needed",
+                value.len()
+            ),
         ));
     }
     // SAFETY: value.len() + 1 <= buf_len and buf is valid for buf_len bytes.

@@ -7,7 +7,7 @@ use crate::status::Status;
 
 thread_local! {
     static HAS_ERROR: Cell<bool> = const { Cell::new(false) };
-    static LAST: RefCell<(i32, String)> = const { RefCell::new((0, String::new())) };
+    static LAST: RefCell<(i32, String, String)> = const { RefCell::new((0, String::new(), String::new())) };
 }
 
 /// Runs an export's body: catches panics (unwinding into C is undefined behaviour), turns the
@@ -40,7 +40,10 @@ pub fn finish(outcome: std::thread::Result<Result<(), Error>>) -> i32 {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
-            record(&Error::new(Status::Panic, format!("internal error (please report): {what}")));
+            record(&Error::new(
+                Status::Panic,
+                format!("internal error (please report): {what}"),
+            ));
             Status::Panic as i32
         }
     }
@@ -54,6 +57,7 @@ fn clear() {
             let mut l = l.borrow_mut();
             l.0 = 0;
             l.1.clear();
+            l.2.clear();
         });
     }
 }
@@ -64,6 +68,8 @@ fn record(e: &Error) {
         l.0 = e.errcode();
         l.1.clear();
         l.1.push_str(e.message());
+        l.2.clear();
+        l.2.push_str(e.wechat_errmsg());
     });
     let _ = HAS_ERROR.try_with(|h| h.set(true));
 }
@@ -75,4 +81,9 @@ pub fn last_errcode() -> i32 {
 /// Runs `f` on this thread's last message; `None` only during thread teardown.
 pub fn with_last_message<R>(f: impl FnOnce(&str) -> R) -> Option<R> {
     LAST.try_with(|l| f(&l.borrow().1)).ok()
+}
+
+/// Runs `f` on WeChat's errmsg from this thread's last error ("" if none).
+pub fn with_last_wechat_errmsg<R>(f: impl FnOnce(&str) -> R) -> Option<R> {
+    LAST.try_with(|l| f(&l.borrow().2)).ok()
 }

@@ -44,7 +44,10 @@ pub const WX_TOKEN_MAX_LEN: usize = 512;
 const _: () = {
     assert!(WX_TOKEN_MAX_LEN == crate::upstream::MAX_TOKEN_LEN);
     assert!(WX_OK == Status::Ok as i32 && WX_INVALID_ARGUMENT == Status::InvalidArgument as i32);
-    assert!(WX_BUFFER_TOO_SMALL == Status::BufferTooSmall as i32 && WX_UNKNOWN_APP == Status::UnknownApp as i32);
+    assert!(
+        WX_BUFFER_TOO_SMALL == Status::BufferTooSmall as i32
+            && WX_UNKNOWN_APP == Status::UnknownApp as i32
+    );
     assert!(WX_WECHAT_ERROR == Status::WechatError as i32 && WX_NETWORK == Status::Network as i32);
     assert!(WX_PROTOCOL == Status::Protocol as i32 && WX_STORE == Status::Store as i32);
     assert!(WX_PANIC == Status::Panic as i32 && WX_RATE_LIMITED == Status::RateLimited as i32);
@@ -52,14 +55,17 @@ const _: () = {
 
 /// Registers an app, or updates its secret and options if it is registered already.
 ///
-/// `appid` and `secret` are required NUL-terminated UTF-8 strings. `options_json` may be NULL
+/// `appid` is a required NUL-terminated UTF-8 string; so is `secret`, except in client mode
+/// (the "central" option), where it may be NULL: the central server holds it. `options_json` may be NULL
 /// or a JSON object with any of: "api_base" (default "https://api.weixin.qq.com"; http:// only
 /// for loopback hosts), "endpoint" ("stable", the default, or "classic"), "refresh_ahead_secs"
 /// (300), "timeout_ms" (5000), "retry_min_ms" (500), "retry_max_ms" (60000),
 /// "error_cooldown_ms" (30000), and for sharing one token between processes and hosts:
 /// "store" ("memory", the default; "file:/abs/dir"; "redis://[user:pass@]host:port/db" or
 /// "rediss://..."), "store_prefix" ("wx_token:"), "lease_ms", "store_sync_ms" (10000),
-/// "store_fallback_per_hour" (2). Unknown keys are rejected with WX_INVALID_ARGUMENT.
+/// "store_fallback_per_hour" (2); for client mode: "central" (the wx-tokend server's base URL,
+/// https or loopback http) with "central_key" (this client's key for it). Unknown keys are
+/// rejected with WX_INVALID_ARGUMENT.
 ///
 /// The cached token survives re-registration unless the secret, api_base or endpoint changed.
 /// Nothing is fetched here: the first wx_token_get does that. The secret is kept in memory
@@ -74,7 +80,7 @@ pub unsafe extern "C" fn wx_token_register(
 ) -> i32 {
     ffi_boundary!({
         let appid = unsafe { required(appid, "appid") }?;
-        let secret = unsafe { required(secret, "secret") }?;
+        let secret = unsafe { optional(secret, "secret") }?;
         let options = unsafe { optional(options_json, "options_json") }?;
         api::register(appid, secret, options)
     })
@@ -95,11 +101,18 @@ pub unsafe extern "C" fn wx_token_register(
 /// (transient errors) or cooldown (terminal errors such as a bad secret) get the same error
 /// without calling WeChat again.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn wx_token_get(appid: *const c_char, buf: *mut c_char, buf_len: usize, out_len: *mut usize) -> i32 {
+pub unsafe extern "C" fn wx_token_get(
+    appid: *const c_char,
+    buf: *mut c_char,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> i32 {
     ffi_boundary!({
         let appid = unsafe { required(appid, "appid") }?;
         check_buffer(buf, buf_len)?;
-        api::with_token(appid, |t| unsafe { copy_out(t.value().as_bytes(), buf, buf_len, out_len) })?
+        api::with_token(appid, |t| unsafe {
+            copy_out(t.value().as_bytes(), buf, buf_len, out_len)
+        })?
     })
 }
 
@@ -143,7 +156,10 @@ pub unsafe extern "C" fn wx_token_get_ex(
 ///
 /// `stale_token == NULL` forces a refresh, under the same limits (on either endpoint).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn wx_token_invalidate(appid: *const c_char, stale_token: *const c_char) -> i32 {
+pub unsafe extern "C" fn wx_token_invalidate(
+    appid: *const c_char,
+    stale_token: *const c_char,
+) -> i32 {
     ffi_boundary!({
         let appid = unsafe { required(appid, "appid") }?;
         let stale = unsafe { optional(stale_token, "stale_token") }?;
@@ -157,7 +173,10 @@ pub unsafe extern "C" fn wx_token_invalidate(appid: *const c_char, stale_token: 
 /// caches a token with the generation from wx_token_get_ex may keep using it while the counter
 /// still equals that generation and the token has not expired.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn wx_token_generation_counter(appid: *const c_char, out_counter: *mut *const u64) -> i32 {
+pub unsafe extern "C" fn wx_token_generation_counter(
+    appid: *const c_char,
+    out_counter: *mut *const u64,
+) -> i32 {
     ffi_boundary!({
         let appid = unsafe { required(appid, "appid") }?;
         if out_counter.is_null() {
@@ -193,30 +212,43 @@ pub extern "C" fn wx_last_errcode() -> i32 {
 /// The message never contains the AppSecret.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wx_last_error_message(buf: *mut c_char, buf_len: usize) -> usize {
-    boundary::with_last_message(|msg| {
-        if !buf.is_null() && buf_len > 0 && buf_len <= isize::MAX as usize {
-            let mut n = msg.len().min(buf_len - 1);
-            while !msg.is_char_boundary(n) {
-                n -= 1;
-            }
-            // SAFETY: n + 1 <= buf_len, and the caller provides buf_len writable bytes.
-            unsafe {
-                std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.cast::<u8>(), n);
-                *buf.add(n) = 0;
-            }
+    boundary::with_last_message(|msg| unsafe { copy_truncated(msg, buf, buf_len) }).unwrap_or(0)
+}
+
+/// WeChat's own errmsg from this thread's last call, verbatim (control characters removed,
+/// at most 200 characters), or "" when that call did not fail with a WeChat errcode. Same
+/// buffer convention as wx_last_error_message.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wx_last_wechat_errmsg(buf: *mut c_char, buf_len: usize) -> usize {
+    boundary::with_last_wechat_errmsg(|msg| unsafe { copy_truncated(msg, buf, buf_len) })
+        .unwrap_or(0)
+}
+
+/// Copies `msg` NUL-terminated into `buf`, truncated at a UTF-8 boundary to fit; returns its
+/// full length.
+unsafe fn copy_truncated(msg: &str, buf: *mut c_char, buf_len: usize) -> usize {
+    if !buf.is_null() && buf_len > 0 && buf_len <= isize::MAX as usize {
+        let mut n = msg.len().min(buf_len - 1);
+        while !msg.is_char_boundary(n) {
+            n -= 1;
         }
-        msg.len()
-    })
-    .unwrap_or(0)
+        // SAFETY: n + 1 <= buf_len, and the caller provides buf_len writable bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.cast::<u8>(), n);
+            *buf.add(n) = 0;
+        }
+    }
+    msg.len()
 }
 
 /// The library's version, e.g. "0.1.0": a static string, never freed.
 #[unsafe(no_mangle)]
 pub extern "C" fn wx_token_version() -> *const c_char {
-    const V: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
-        Ok(v) => v,
-        Err(_) => panic!("version"),
-    };
+    const V: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(v) => v,
+            Err(_) => panic!("version"),
+        };
     V.as_ptr()
 }
 
@@ -224,18 +256,6 @@ pub extern "C" fn wx_token_version() -> *const c_char {
 /// version does not define. A static string, never freed.
 #[unsafe(no_mangle)]
 pub extern "C" fn wx_status_name(status: i32) -> *const c_char {
-    let name: &'static CStr = match Status::from_code(status) {
-        Some(Status::Ok) => c"OK",
-        Some(Status::InvalidArgument) => c"INVALID_ARGUMENT",
-        Some(Status::BufferTooSmall) => c"BUFFER_TOO_SMALL",
-        Some(Status::UnknownApp) => c"UNKNOWN_APP",
-        Some(Status::WechatError) => c"WECHAT_ERROR",
-        Some(Status::Network) => c"NETWORK",
-        Some(Status::Protocol) => c"PROTOCOL",
-        Some(Status::Store) => c"STORE",
-        Some(Status::Panic) => c"PANIC",
-        Some(Status::RateLimited) => c"RATE_LIMITED",
-        None => c"UNKNOWN",
-    };
+    let name = Status::from_code(status).map_or(c"UNKNOWN", Status::c_name);
     name.as_ptr()
 }

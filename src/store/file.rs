@@ -45,7 +45,9 @@ impl FileStore {
         check_prefix(prefix)?;
         let dir = PathBuf::from(dir);
         if !dir.is_absolute() {
-            return Err(Error::invalid("options_json: a file store needs an absolute directory, as in file:/var/lib/wx-token"));
+            return Err(Error::invalid(
+                "options_json: a file store needs an absolute directory, as in file:/var/lib/wx-token",
+            ));
         }
         fs::DirBuilder::new()
             .recursive(true)
@@ -53,12 +55,21 @@ impl FileStore {
             .create(&dir)
             .map_err(|e| store_error(format!("cannot create {}: {e}", dir.display())))?;
         // ':' is legal on Linux but not on every file system the directory may live on.
-        Ok(FileStore { dir, prefix: prefix.replace(':', "_") })
+        Ok(FileStore {
+            dir,
+            prefix: prefix.replace(':', "_"),
+        })
     }
 
     fn path(&self, appid: &str, ext: &str) -> Result<PathBuf, Error> {
-        if appid.starts_with('.') || !appid.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
-            return Err(Error::invalid("a file store needs appids made of [A-Za-z0-9_-.]"));
+        if appid.starts_with('.')
+            || !appid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        {
+            return Err(Error::invalid(
+                "a file store needs appids made of [A-Za-z0-9_-.]",
+            ));
         }
         Ok(self.dir.join(format!("{}{appid}.{ext}", self.prefix)))
     }
@@ -77,7 +88,12 @@ impl FileStore {
         .map_err(store_error)?;
         let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
         let write = || -> std::io::Result<()> {
-            let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
             f.write_all(&body)?;
             f.sync_data()?;
             // Readers see the old record or the new one, never a partial write.
@@ -127,12 +143,18 @@ impl Store for FileStore {
             let err = std::io::Error::last_os_error();
             return match err.raw_os_error() {
                 Some(libc::EWOULDBLOCK) => Ok(None),
-                _ => Err(store_error(format!("cannot lock {}: {err}", path.display()))),
+                _ => Err(store_error(format!(
+                    "cannot lock {}: {err}",
+                    path.display()
+                ))),
             };
         }
         // A fork child must not keep this lock alive through its copy of the descriptor.
         crate::fork::track_fd(file.as_raw_fd());
-        Ok(Some(Lease { owner: super::owner_id(), file: Some(file) }))
+        Ok(Some(Lease {
+            owner: super::owner_id(),
+            file: Some(file),
+        }))
     }
 
     fn publish(&self, appid: &str, record: &Record, lease: &Lease) -> Result<bool, Error> {
@@ -164,4 +186,3 @@ impl Store for FileStore {
         drop(lease);
     }
 }
-

@@ -104,14 +104,20 @@ impl StoreSpec {
             return Ok(StoreSpec::Shared(Arc::new(FileStore::new(dir, prefix)?)));
         }
         if spec.starts_with("redis://") || spec.starts_with("rediss://") {
-            return Ok(StoreSpec::Shared(Arc::new(RedisStore::new(spec, prefix, timeout)?)));
+            return Ok(StoreSpec::Shared(Arc::new(RedisStore::new(
+                spec, prefix, timeout,
+            )?)));
         }
-        Err(Error::invalid("options_json: store must be \"memory\", \"file:/path/to/dir\" or \"redis://host:port/db\" (or rediss://)"))
+        Err(Error::invalid(
+            "options_json: store must be \"memory\", \"file:/path/to/dir\" or \"redis://host:port/db\" (or rediss://)",
+        ))
     }
 }
 
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Identifies a lease holder in a store (and to an operator reading it): host, process and a
@@ -124,7 +130,11 @@ pub fn owner_id() -> String {
     } else {
         "unknown".to_owned()
     };
-    format!("{host}:{}:{:016x}", std::process::id(), (crate::pacing::jitter() * u64::MAX as f64) as u64)
+    format!(
+        "{host}:{}:{:016x}",
+        std::process::id(),
+        (crate::pacing::jitter() * u64::MAX as f64) as u64
+    )
 }
 
 pub fn store_error(what: impl fmt::Display) -> Error {
@@ -134,8 +144,14 @@ pub fn store_error(what: impl fmt::Display) -> Error {
 /// Keys and file names embed the appid; refuse anything that could escape a directory or
 /// a key namespace.
 pub fn check_prefix(prefix: &str) -> Result<(), Error> {
-    if prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b)) {
-        return Err(Error::invalid("options_json: store_prefix must be at most 64 of [A-Za-z0-9_-.:]"));
+    if prefix.len() > 64
+        || !prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b))
+    {
+        return Err(Error::invalid(
+            "options_json: store_prefix must be at most 64 of [A-Za-z0-9_-.:]",
+        ));
     }
     Ok(())
 }
@@ -146,7 +162,13 @@ mod tests {
 
     #[test]
     fn refresh_due_caps_ahead_at_half_life() {
-        let r = Record { access_token: "t".into(), generation: 1, fetched_at_ms: 0, expires_at_ms: 10_000, invalidated: false };
+        let r = Record {
+            access_token: "t".into(),
+            generation: 1,
+            fetched_at_ms: 0,
+            expires_at_ms: 10_000,
+            invalidated: false,
+        };
         assert!(!r.refresh_due(4_000, Duration::from_secs(300)));
         assert!(r.refresh_due(5_000, Duration::from_secs(300)));
         assert!(r.refresh_due(9_000, Duration::from_secs(1)));
@@ -156,7 +178,10 @@ mod tests {
 
     #[test]
     fn specs() {
-        assert_eq!(StoreSpec::parse("memory", "p:", Duration::from_secs(1)).unwrap(), StoreSpec::Memory);
+        assert_eq!(
+            StoreSpec::parse("memory", "p:", Duration::from_secs(1)).unwrap(),
+            StoreSpec::Memory
+        );
         assert!(StoreSpec::parse("mem", "p:", Duration::from_secs(1)).is_err());
         assert!(StoreSpec::parse("file:relative/dir", "p:", Duration::from_secs(1)).is_err());
         assert!(check_prefix("wx_token:").is_ok());

@@ -9,8 +9,8 @@ use std::fmt;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use redis::{Commands, Script};
+use std::sync::{Mutex, TryLockError};
 
 use super::{Lease, Record, Store, check_prefix, store_error};
 use crate::error::Error;
@@ -74,13 +74,22 @@ impl RedisStore {
         let rest = url.split_once("://").map_or("", |(_, r)| r);
         let authority = rest.split('/').next().unwrap_or("");
         if authority.rsplit('@').next().unwrap_or("").is_empty() {
-            return Err(Error::invalid("options_json: store needs a host, as in redis://127.0.0.1:6379/0"));
+            return Err(Error::invalid(
+                "options_json: store needs a host, as in redis://127.0.0.1:6379/0",
+            ));
         }
         // The URL may hold a password: never echo it, nor redis's own parse error.
-        let client = redis::Client::open(url).map_err(|_| Error::invalid("options_json: store is not a valid redis:// URL"))?;
+        let client = redis::Client::open(url)
+            .map_err(|_| Error::invalid("options_json: store is not a valid redis:// URL"))?;
         let info = client.get_connection_info();
         let shown = format!("{} (db {})", info.addr(), info.redis_settings().db());
-        Ok(RedisStore { client, shown, prefix: prefix.to_owned(), timeout: timeout.max(Duration::from_millis(100)), idle: Mutex::new(None) })
+        Ok(RedisStore {
+            client,
+            shown,
+            prefix: prefix.to_owned(),
+            timeout: timeout.max(Duration::from_millis(100)),
+            idle: Mutex::new(None),
+        })
     }
 
     fn key(&self, appid: &str) -> String {
@@ -92,9 +101,21 @@ impl RedisStore {
     }
 
     /// Runs `op` on a connection; a failed connection is dropped rather than reused.
-    fn with_conn<T>(&self, what: &str, op: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>) -> Result<T, Error> {
+    fn with_conn<T>(
+        &self,
+        what: &str,
+        op: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, Error> {
         let epoch = fork::epoch();
-        let cached = self.idle.lock().take();
+        // try_lock: after a fork, the slot may be locked forever by a thread that is gone;
+        // then this process simply works without a cached connection.
+        let mut slot = match self.idle.try_lock() {
+            Ok(slot) => Some(slot),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        let cached = slot.as_mut().and_then(|s| s.take());
+        drop(slot);
         let mut conn = match cached {
             Some((e, c)) if e == epoch => c,
             other => {
@@ -104,18 +125,32 @@ impl RedisStore {
                 let c = self
                     .client
                     .get_connection_with_timeout(self.timeout)
-                    .map_err(|e| store_error(format!("cannot connect to redis at {}: {}", self.shown, describe(&e))))?;
-                c.set_read_timeout(Some(self.timeout)).map_err(|e| store_error(describe(&e)))?;
-                c.set_write_timeout(Some(self.timeout)).map_err(|e| store_error(describe(&e)))?;
+                    .map_err(|e| {
+                        store_error(format!(
+                            "cannot connect to redis at {}: {}",
+                            self.shown,
+                            describe(&e)
+                        ))
+                    })?;
+                c.set_read_timeout(Some(self.timeout))
+                    .map_err(|e| store_error(describe(&e)))?;
+                c.set_write_timeout(Some(self.timeout))
+                    .map_err(|e| store_error(describe(&e)))?;
                 c
             }
         };
         match op(&mut conn) {
             Ok(v) => {
-                *self.idle.lock() = Some((epoch, conn));
+                if let Ok(mut slot) = self.idle.try_lock() {
+                    *slot = Some((epoch, conn));
+                }
                 Ok(v)
             }
-            Err(e) => Err(store_error(format!("redis at {}: {what} failed: {}", self.shown, describe(&e)))),
+            Err(e) => Err(store_error(format!(
+                "redis at {}: {what} failed: {}",
+                self.shown,
+                describe(&e)
+            ))),
         }
     }
 }
@@ -136,13 +171,22 @@ fn describe(e: &redis::RedisError) -> String {
 impl Store for RedisStore {
     fn load(&self, appid: &str) -> Result<Option<Record>, Error> {
         let key = self.key(appid);
-        let fields: std::collections::HashMap<String, String> = self.with_conn("HGETALL", |c| c.hgetall(&key))?;
+        let fields: std::collections::HashMap<String, String> =
+            self.with_conn("HGETALL", |c| c.hgetall(&key))?;
         if fields.is_empty() {
             return Ok(None);
         }
-        let num = |k: &str| fields.get(k).and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| store_error(format!("{key}: field {k} missing or not a number")));
+        let num = |k: &str| {
+            fields
+                .get(k)
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| store_error(format!("{key}: field {k} missing or not a number")))
+        };
         Ok(Some(Record {
-            access_token: fields.get("access_token").cloned().ok_or_else(|| store_error(format!("{key}: no access_token")))?,
+            access_token: fields
+                .get("access_token")
+                .cloned()
+                .ok_or_else(|| store_error(format!("{key}: no access_token")))?,
             generation: num("generation")?,
             fetched_at_ms: num("fetched_at_ms")?,
             expires_at_ms: num("expires_at_ms")?,
@@ -156,7 +200,8 @@ impl Store for RedisStore {
         let opts = redis::SetOptions::default()
             .conditional_set(redis::ExistenceCheck::NX)
             .with_expiration(redis::SetExpiry::PX(ttl.as_millis() as u64));
-        let set: Option<String> = self.with_conn("SET NX (lease)", |c| c.set_options(&key, &owner, opts))?;
+        let set: Option<String> =
+            self.with_conn("SET NX (lease)", |c| c.set_options(&key, &owner, opts))?;
         Ok(set.map(|_| Lease { owner, file: None }))
     }
 
@@ -178,12 +223,19 @@ impl Store for RedisStore {
     }
 
     fn invalidate(&self, appid: &str, generation: u64, _lease: &Lease) -> Result<bool, Error> {
-        let done: i64 = self.with_conn("invalidate", |c| INVALIDATE.key(self.key(appid)).arg(generation).invoke(c))?;
+        let done: i64 = self.with_conn("invalidate", |c| {
+            INVALIDATE.key(self.key(appid)).arg(generation).invoke(c)
+        })?;
         Ok(done == 1)
     }
 
     fn release(&self, appid: &str, lease: Lease) {
         // Best effort: if this fails, the lease expires by itself.
-        let _ = self.with_conn("release lease", |c| RELEASE.key(self.lease_key(appid)).arg(&lease.owner).invoke::<i64>(c));
+        let _ = self.with_conn("release lease", |c| {
+            RELEASE
+                .key(self.lease_key(appid))
+                .arg(&lease.owner)
+                .invoke::<i64>(c)
+        });
     }
 }

@@ -13,6 +13,8 @@ pub struct Failure {
     pub status: i32,
     pub errcode: i32,
     pub message: String,
+    /// WeChat's own errmsg (wx_last_wechat_errmsg).
+    pub errmsg: String,
 }
 
 pub fn cstr(s: &str) -> CString {
@@ -22,30 +24,67 @@ pub fn cstr(s: &str) -> CString {
 /// An appid unique to this test process, so tests sharing the global registry never collide.
 pub fn unique_appid(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("wx_{tag}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "wx_{tag}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub fn last_failure(status: i32) -> Failure {
     let mut buf = vec![0u8; 4096];
     let n = unsafe { wx_last_error_message(buf.as_mut_ptr().cast::<c_char>(), buf.len()) };
-    let msg = CStr::from_bytes_until_nul(&buf).unwrap().to_str().unwrap().to_owned();
+    let msg = CStr::from_bytes_until_nul(&buf)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(n, msg.len(), "message fits the test buffer");
-    Failure { status, errcode: wx_last_errcode(), message: msg }
+    let mut buf = vec![0u8; 4096];
+    unsafe { wx_last_wechat_errmsg(buf.as_mut_ptr().cast::<c_char>(), buf.len()) };
+    let errmsg = CStr::from_bytes_until_nul(&buf)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    Failure {
+        status,
+        errcode: wx_last_errcode(),
+        message: msg,
+        errmsg,
+    }
 }
 
 pub fn register(appid: &str, secret: &str, options: Option<&str>) -> Result<(), Failure> {
     let a = cstr(appid);
     let s = cstr(secret);
     let o = options.map(cstr);
-    let rc = unsafe { wx_token_register(a.as_ptr(), s.as_ptr(), o.as_ref().map_or(std::ptr::null(), |o| o.as_ptr())) };
-    if rc == WX_OK { Ok(()) } else { Err(last_failure(rc)) }
+    let rc = unsafe {
+        wx_token_register(
+            a.as_ptr(),
+            s.as_ptr(),
+            o.as_ref().map_or(std::ptr::null(), |o| o.as_ptr()),
+        )
+    };
+    if rc == WX_OK {
+        Ok(())
+    } else {
+        Err(last_failure(rc))
+    }
 }
 
 pub fn get(appid: &str) -> Result<String, Failure> {
     let a = cstr(appid);
     let mut buf = vec![0u8; WX_TOKEN_MAX_LEN + 1];
     let mut n = usize::MAX;
-    let rc = unsafe { wx_token_get(a.as_ptr(), buf.as_mut_ptr().cast::<c_char>(), buf.len(), &mut n) };
+    let rc = unsafe {
+        wx_token_get(
+            a.as_ptr(),
+            buf.as_mut_ptr().cast::<c_char>(),
+            buf.len(),
+            &mut n,
+        )
+    };
     if rc != WX_OK {
         return Err(last_failure(rc));
     }
@@ -57,14 +96,26 @@ pub fn get(appid: &str) -> Result<String, Failure> {
 pub fn invalidate(appid: &str, stale: Option<&str>) -> Result<(), Failure> {
     let a = cstr(appid);
     let s = stale.map(cstr);
-    let rc = unsafe { wx_token_invalidate(a.as_ptr(), s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr())) };
-    if rc == WX_OK { Ok(()) } else { Err(last_failure(rc)) }
+    let rc = unsafe {
+        wx_token_invalidate(
+            a.as_ptr(),
+            s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+        )
+    };
+    if rc == WX_OK {
+        Ok(())
+    } else {
+        Err(last_failure(rc))
+    }
 }
 
 pub fn generation(appid: &str) -> u64 {
     let a = cstr(appid);
     let mut p: *const u64 = std::ptr::null();
-    assert_eq!(unsafe { wx_token_generation_counter(a.as_ptr(), &mut p) }, WX_OK);
+    assert_eq!(
+        unsafe { wx_token_generation_counter(a.as_ptr(), &mut p) },
+        WX_OK
+    );
     unsafe { std::sync::atomic::AtomicU64::from_ptr(p.cast_mut()).load(Ordering::Acquire) }
 }
 
@@ -84,7 +135,11 @@ impl Setup {
         let appid = unique_appid(tag);
         let fake = FakeWechat::start(cfg).expect("fake starts");
         fake.add_app(&appid, secret);
-        Setup { fake, appid, secret: secret.to_owned() }
+        Setup {
+            fake,
+            appid,
+            secret: secret.to_owned(),
+        }
     }
 
     /// Options JSON for this fake: short backoffs for tests, overridden by `extra` (JSON
@@ -97,7 +152,8 @@ impl Setup {
             "error_cooldown_ms": 300,
             "timeout_ms": 2000,
         });
-        let extra: serde_json::Value = serde_json::from_str(&format!("{{{extra}}}")).expect("extra options");
+        let extra: serde_json::Value =
+            serde_json::from_str(&format!("{{{extra}}}")).expect("extra options");
         for (k, v) in extra.as_object().unwrap() {
             opts[k] = v.clone();
         }
@@ -133,22 +189,35 @@ pub fn http_get(base_url: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let addr = base_url.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).expect("connect to fake");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
+    out.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
 }
 
 /// Upstream token requests for `appid`, asked over HTTP.
 pub fn fetches_via_http(base_url: &str, appid: &str) -> u64 {
     let v: serde_json::Value = serde_json::from_str(&http_get(base_url, "/_fake/stats")).unwrap();
     let app = &v["apps"][appid];
-    ["token_requests", "stable_requests", "force_requests"].iter().map(|k| app[*k].as_u64().unwrap_or(0)).sum()
+    ["token_requests", "stable_requests", "force_requests"]
+        .iter()
+        .map(|k| app[*k].as_u64().unwrap_or(0))
+        .sum()
 }
 
 /// Whether the fake's business API accepts `token`, asked over HTTP.
 pub fn valid_via_http(base_url: &str, token: &str) -> bool {
-    http_get(base_url, &format!("/cgi-bin/get_api_domain_ip?access_token={token}")).contains("ip_list")
+    http_get(
+        base_url,
+        &format!("/cgi-bin/get_api_domain_ip?access_token={token}"),
+    )
+    .contains("ip_list")
 }
 
 /// A real redis-server on a free loopback port, stopped (SIGKILL) on drop.
@@ -159,10 +228,18 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> Option<RedisServer> {
-        if std::process::Command::new("redis-server").arg("--version").output().is_err() {
+        if std::process::Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut r = RedisServer { port, child: None };
         r.restart();
         Some(r)
@@ -183,18 +260,38 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.stop();
         let child = std::process::Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", "", "--appendonly", "no"])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server starts");
         self.child = Some(child);
-        assert!(eventually(10, || self.cli(&["PING"]).is_some_and(|o| o.trim() == "PONG")), "redis-server answers");
+        assert!(
+            eventually(10, || self
+                .cli(&["PING"])
+                .is_some_and(|o| o.trim() == "PONG")),
+            "redis-server answers"
+        );
     }
 
     /// Runs redis-cli against this server; `None` if it failed.
     pub fn cli(&self, args: &[&str]) -> Option<String> {
-        let out = std::process::Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
