@@ -79,21 +79,30 @@ namespace WxToken
         static WxTokenException Failure(int status, string appId, string operation)
         {
             int errcode = NativeMethods.wx_last_errcode();
-            string message = LastMessage();
+            string message = LastText(false);
+            string errmsg = LastText(true);
             var s = (WxStatus)status;
             string name = Enum.IsDefined(typeof(WxStatus), s) ? s.ToString() : "status " + status;
             string text = "wx_token " + operation + (appId != null ? " for " + appId : "") + " failed (" + name + "): " + message;
-            return new WxTokenException(s, errcode, WxTokenException.ExtractErrMsg(errcode, message), appId, text);
+            return new WxTokenException(s, errcode, errmsg.Length == 0 ? null : errmsg, appId, text);
         }
 
-        static string LastMessage()
+        // This thread's last engine message, or WeChat's own errmsg (wx_last_wechat_errmsg).
+        static string LastText(bool wechatErrmsg)
         {
-            int n = (int)NativeMethods.wx_last_error_message(null, UIntPtr.Zero);
+            int n = (int)Read(wechatErrmsg, null, 0);
             if (n == 0) return "";
             var buf = new byte[n + 1];
             fixed (byte* p = buf)
-                n = Math.Min(n, (int)NativeMethods.wx_last_error_message(p, (UIntPtr)buf.Length));
+                n = Math.Min(n, (int)Read(wechatErrmsg, p, buf.Length));
             return Utf8.Decode(buf, n);
+        }
+
+        static UIntPtr Read(bool wechatErrmsg, byte* buf, int len)
+        {
+            return wechatErrmsg
+                ? NativeMethods.wx_last_wechat_errmsg(buf, (UIntPtr)len)
+                : NativeMethods.wx_last_error_message(buf, (UIntPtr)len);
         }
     }
 }

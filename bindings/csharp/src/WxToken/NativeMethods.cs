@@ -36,6 +36,9 @@ namespace WxToken
         internal static extern UIntPtr wx_last_error_message(byte* buf, UIntPtr bufLen);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern UIntPtr wx_last_wechat_errmsg(byte* buf, UIntPtr bufLen);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern IntPtr wx_token_version();
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]

@@ -44,26 +44,6 @@ namespace WxToken
         {
             return errCode == 40001 || errCode == 42001 || errCode == 40014;
         }
-
-        // The engine only formats WeChat's errmsg into its message ("WeChat errcode N: MSG HINT"), so recover it
-        // from there (ENGINE-REQUESTS.md asks for a direct accessor).
-        internal static string ExtractErrMsg(int errCode, string message)
-        {
-            if (errCode == 0 || message == null) return null;
-            string prefix = "WeChat errcode " + errCode + ": ";
-            int at = message.IndexOf(prefix, StringComparison.Ordinal);
-            if (at < 0) return null;
-            string rest = message.Substring(at + prefix.Length);
-            foreach (var hint in Hints)
-                if (rest.EndsWith(hint, StringComparison.Ordinal)) return rest.Substring(0, rest.Length - hint.Length);
-            return rest;
-        }
-
-        static readonly string[] Hints =
-        {
-            " (transient; retried with backoff)",
-            " (not retried until the cooldown ends; check the app's configuration)",
-        };
     }
 
     /// <summary>
