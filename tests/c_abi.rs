@@ -30,7 +30,11 @@ fn lib_dir() -> PathBuf {
             assert!(cmd.status().unwrap().success(), "building the cdylib");
         }
     });
-    assert!(dir.join("libwx_token.so").exists(), "no cdylib in {}", dir.display());
+    assert!(
+        dir.join("libwx_token.so").exists(),
+        "no cdylib in {}",
+        dir.display()
+    );
     dir
 }
 

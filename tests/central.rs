@@ -5,7 +5,6 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use common::*;
 use wx_fake::{FakeConfig, Fault, FaultKind};

@@ -108,7 +108,8 @@ fn child_forked_while_the_refresher_and_waiters_sleep_keeps_working() {
         Some(&s.options(r#""endpoint":"classic""#)),
     )
     .unwrap();
-    s.fake.push_fault(wx_fake::Fault::slow(1500).for_app(&other));
+    s.fake
+        .push_fault(wx_fake::Fault::slow(1500).for_app(&other));
     let waiters: Vec<_> = (0..4)
         .map(|_| {
             let other = other.clone();
