@@ -11,9 +11,10 @@ REPO="$(cd ../.. && pwd)"
 export WX_TOKEN_LIB="${WX_TOKEN_LIB:-$REPO/target/debug/libwx_token.so}"
 export WX_FAKE_BIN="${WX_FAKE_BIN:-$REPO/target/debug/wx-fake-wechat}"
 export WX_STORE_PEER_BIN="${WX_STORE_PEER_BIN:-$REPO/target/debug/examples/store_peer}"
-if [[ ! -f "$WX_TOKEN_LIB" || ! -x "$WX_FAKE_BIN" || ! -x "$WX_STORE_PEER_BIN" ]]; then
-    echo "test.sh: building the engine, the fake server and store_peer" >&2
-    (cd "$REPO" && cargo build -p wx_token -p wx_fake --lib --bins --example store_peer)
+export WX_TOKEND_BIN="${WX_TOKEND_BIN:-$REPO/target/debug/wx-tokend}"
+if [[ ! -f "$WX_TOKEN_LIB" || ! -x "$WX_FAKE_BIN" || ! -x "$WX_STORE_PEER_BIN" || ! -x "$WX_TOKEND_BIN" ]]; then
+    echo "test.sh: building the engine, the fake server, store_peer and wx-tokend" >&2
+    (cd "$REPO" && cargo build -p wx_token -p wx_fake -p wx_tokend --lib --bins --example store_peer)
 fi
 
 PYTHON="${PYTHON:-python3}"

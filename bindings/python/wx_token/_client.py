@@ -114,9 +114,12 @@ def register(appid: str, secret: Optional[str], **options: Any) -> None:
     (500), ``retry_max_ms`` (60000), ``error_cooldown_ms`` (30000). Unknown options raise
     :class:`InvalidArgumentError`.
 
-    Any other option the engine knows (e.g. the shared-store options of newer engines) is
-    passed through as is. ``secret=None`` is only accepted by engines that support a mode
-    where another server holds the secret; otherwise it raises :class:`InvalidArgumentError`.
+    Sharing one token between processes and hosts: ``store`` (``"memory"``, the default;
+    ``"file:/abs/dir"``; ``"redis://host:port/db"``), ``store_prefix``, ``lease_ms``,
+    ``store_sync_ms``, ``store_fallback_per_hour`` (see the project's docs/STORES.md).
+    Client mode: ``central`` (a wx-tokend server's base URL) with ``central_key``; then
+    ``secret`` is ``None``: the server holds it. Without ``central``, ``secret=None`` raises
+    :class:`InvalidArgumentError`.
 
     The cached token survives re-registration unless the secret, ``api_base`` or
     ``endpoint`` changed. The secret is kept by the engine only, in memory, and never
