@@ -10,6 +10,8 @@ bash scripts/install-deps.sh || exit 1
 
 export WX_TOKEN_LIB="$root/target/debug/libwx_token.so"
 export WX_FAKE_BIN="$root/target/debug/wx-fake-wechat"
+export WX_STORE_PEER_BIN="$root/target/debug/examples/store_peer"
+export WX_TOKEND_BIN="$root/target/debug/wx-tokend"
 export CARGO_TERM_COLOR=never
 
 declare -a results=()
@@ -26,6 +28,7 @@ step() {
     fi
 }
 
+step format cargo fmt --all --check
 step build cargo build --workspace --all-targets --locked
 step rust cargo test --workspace --locked
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
