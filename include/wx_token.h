@@ -168,6 +168,17 @@ int32_t wx_token_generation_counter(const char *appid,
                                     const uint64_t **out_counter);
 
 /**
+ * Copies, NUL-terminated, a JSON object of `appid`'s counters since it was registered in
+ * this process, for monitoring: {"fetches", "fetch_seconds_total", "last_fetch_seconds" (or
+ * null), "tokens_from_store", "failures": [{"status", "errcode", "count"}]}. Same
+ * `(buf, buf_len, out_len)` convention as wx_token_get. Never does I/O.
+ */
+int32_t wx_token_stats_json(const char *appid,
+                            char *buf,
+                            size_t buf_len,
+                            size_t *out_len);
+
+/**
  * Stops the background refresh thread and waits for refreshes in progress (each bounded by
  * its app's timeout_ms). Call it before unloading the library. Cached tokens stay usable, and
  * any later call into the library resumes background work. Returns WX_OK.

@@ -1,13 +1,14 @@
 //! The engine's Rust API; the C ABI in `ffi` is a thin layer over these functions.
 
 use std::sync::atomic::AtomicU64;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::app::{App, AppConfig};
 use crate::error::Error;
 use crate::options::Options;
 use crate::secret::Secret;
 use crate::status::Status;
+use crate::token::Token;
 use crate::{fork, refresher, registry};
 
 pub const MAX_APPID_LEN: usize = 128;
@@ -21,6 +22,25 @@ pub struct TokenInfo {
     pub generation: u64,
     /// How long the token stays valid from now.
     pub expires_in: Duration,
+    /// When it was requested from WeChat (wall clock), by this process or by whichever process
+    /// published it to a shared store.
+    pub fetched_at: SystemTime,
+    /// The lifetime WeChat gave it (`expires_in` at the time it was fetched).
+    pub lifetime: Duration,
+}
+
+impl TokenInfo {
+    fn of(t: &Token) -> TokenInfo {
+        let now = Instant::now();
+        let age = now.saturating_duration_since(t.requested_at());
+        TokenInfo {
+            access_token: t.value().to_owned(),
+            generation: t.generation,
+            expires_in: t.remaining(now),
+            fetched_at: SystemTime::now().checked_sub(age).unwrap_or(UNIX_EPOCH),
+            lifetime: t.lifetime(),
+        }
+    }
 }
 
 impl std::fmt::Debug for TokenInfo {
@@ -32,6 +52,7 @@ impl std::fmt::Debug for TokenInfo {
             )
             .field("generation", &self.generation)
             .field("expires_in", &self.expires_in)
+            .field("lifetime", &self.lifetime)
             .finish()
     }
 }
@@ -107,11 +128,23 @@ pub fn get(appid: &str) -> Result<String, Error> {
 }
 
 pub fn get_info(appid: &str) -> Result<TokenInfo, Error> {
-    with_token(appid, |t| TokenInfo {
-        access_token: t.value().to_owned(),
-        generation: t.generation,
-        expires_in: t.remaining(std::time::Instant::now()),
-    })
+    with_token(appid, TokenInfo::of)
+}
+
+/// `get_info` if it can answer without waiting (a usable cached token, or a failure still in
+/// its backoff or cooldown); `None` when it would wait on a fetch. For async servers, which
+/// then hand the blocking call to a thread pool.
+pub fn try_get_info(appid: &str) -> Option<Result<TokenInfo, Error>> {
+    refresher::ensure_running();
+    match registry::with_app(appid, |app| app.try_token(TokenInfo::of)) {
+        Some(answer) => answer,
+        None => Some(Err(unknown_app(appid))),
+    }
+}
+
+/// Counters of the app's upstream work since it was registered in this process.
+pub fn stats(appid: &str) -> Result<crate::AppStats, Error> {
+    Ok(app(appid)?.stats())
 }
 
 /// The passive refresh; see `App::invalidate`.

@@ -20,6 +20,7 @@ use crate::pacing::{Failure, FallbackBudget, ForceLimiter};
 use crate::refresher;
 use crate::secret::Secret;
 use crate::source::{self, Need, Obtained, Outcome};
+use crate::stats::{AppStats, Counters};
 use crate::status::Status;
 use crate::store::StoreSpec;
 use crate::sync::{LockExt, wait_until};
@@ -60,6 +61,7 @@ pub struct App {
     /// Separate from `state` because fetches consult them while `state` is unlocked.
     force: Mutex<ForceLimiter>,
     fallback: Mutex<FallbackBudget>,
+    counters: Counters,
 }
 
 #[derive(Default)]
@@ -126,6 +128,7 @@ impl App {
             done: Condvar::new(),
             force: Mutex::new(ForceLimiter::default()),
             fallback: Mutex::new(FallbackBudget::default()),
+            counters: Counters::default(),
         }
     }
 
@@ -345,6 +348,9 @@ impl App {
         } else {
             let (result, shared) = match outcome {
                 Outcome::Got(got) => {
+                    if got.from_store {
+                        self.counters.token_from_store();
+                    }
                     st.failure = None;
                     st.bg_failure = None;
                     st.rejected = None;
@@ -368,6 +374,7 @@ impl App {
                     )
                 }
                 Outcome::Failed(e) => {
+                    self.counters.failure(&e);
                     let slot = if reason == Reason::Background {
                         &mut st.bg_failure
                     } else {
@@ -411,12 +418,10 @@ impl App {
                 (false, None) => CentralCall::Get,
             };
             let requested_at = Instant::now();
-            let fetched = upstream::fetch_central(&self.appid, &config.options, central, call)?;
-            return Ok(Obtained {
-                fetched,
-                requested_at,
-                refused: None,
-            });
+            let fetched = self
+                .counters
+                .timed(|| upstream::fetch_central(&self.appid, &config.options, central, call))?;
+            return Ok(Obtained::fetched(fetched, requested_at));
         }
         let stable = config.options.endpoint == Endpoint::Stable;
         let requested_at = Instant::now();
@@ -424,24 +429,15 @@ impl App {
         if stable && !force_first && rejected == Some(fetched.access_token.as_str()) {
             if let Err(refused) = self.force.lock_ok().try_acquire(Instant::now()) {
                 return Ok(Obtained {
-                    fetched,
-                    requested_at,
                     refused: Some(refused),
+                    ..Obtained::fetched(fetched, requested_at)
                 });
             }
             let requested_at = Instant::now();
             let fetched = self.request(config, true)?;
-            return Ok(Obtained {
-                fetched,
-                requested_at,
-                refused: None,
-            });
+            return Ok(Obtained::fetched(fetched, requested_at));
         }
-        Ok(Obtained {
-            fetched,
-            requested_at,
-            refused: None,
-        })
+        Ok(Obtained::fetched(fetched, requested_at))
     }
 
     fn request(&self, config: &AppConfig, force_refresh: bool) -> Result<Fetched, Error> {
@@ -449,11 +445,13 @@ impl App {
             .secret
             .as_ref()
             .ok_or_else(|| Error::invalid("no secret registered for this app"))?;
-        upstream::fetch(&upstream::Request {
-            appid: &self.appid,
-            secret,
-            options: &config.options,
-            force_refresh,
+        self.counters.timed(|| {
+            upstream::fetch(&upstream::Request {
+                appid: &self.appid,
+                secret,
+                options: &config.options,
+                force_refresh,
+            })
         })
     }
 
@@ -489,5 +487,31 @@ impl App {
         fork::hold(self.state.lock_ok());
         fork::hold(self.force.lock_ok());
         fork::hold(self.fallback.lock_ok());
+        self.counters.fork_lock();
+    }
+
+    pub fn stats(&self) -> AppStats {
+        self.counters.snapshot()
+    }
+
+    /// The answer `with_token` would give if it can be had without waiting: a usable cached
+    /// token, or the error of a failure still in its backoff or cooldown. `None` when getting
+    /// one means waiting on a fetch (in flight or to start).
+    pub fn try_token<R>(&self, f: impl FnOnce(&Token) -> R) -> Option<Result<R, Error>> {
+        {
+            let guard = self.current.load();
+            if let Some(token) = guard.as_deref()
+                && token.is_usable(Instant::now())
+            {
+                return Some(Ok(f(token)));
+            }
+        }
+        let st = self.state.lock_ok();
+        match &st.failure {
+            Some(fail) if !st.flight_live() && Instant::now() < fail.retry_at => {
+                Some(Err(fail.error.clone()))
+            }
+            _ => None,
+        }
     }
 }

@@ -17,6 +17,7 @@ mod refresher;
 mod registry;
 mod secret;
 mod source;
+mod stats;
 mod status;
 mod store;
 mod sync;
@@ -25,11 +26,12 @@ mod upstream;
 
 pub use api::{
     MAX_APPID_LEN, MAX_SECRET_LEN, TokenInfo, generation_counter, get, get_info, invalidate,
-    register, shutdown, with_token,
+    register, shutdown, stats, try_get_info, with_token,
 };
 pub use error::{Error, TOKEN_REJECTED_ERRCODES};
 pub use options::{DEFAULT_API_BASE, Endpoint, Options};
 pub use pacing::{FORCE_DAILY_LIMIT, FORCE_MIN_SPACING};
+pub use stats::{AppStats, FailureCount};
 pub use status::Status;
 pub use token::Token;
 pub use upstream::{MAX_BODY_LEN, MAX_TOKEN_LEN, parse_response};

@@ -29,6 +29,19 @@ pub struct Obtained {
     pub requested_at: Instant,
     /// The fetch succeeded but a forced refresh the caller needed was refused (see `App`).
     pub refused: Option<Error>,
+    /// Read from a shared store's record, not fetched by this process.
+    pub from_store: bool,
+}
+
+impl Obtained {
+    pub fn fetched(fetched: Fetched, requested_at: Instant) -> Obtained {
+        Obtained {
+            fetched,
+            requested_at,
+            refused: None,
+            from_store: false,
+        }
+    }
 }
 
 pub enum Outcome {
@@ -178,5 +191,6 @@ fn from_record(r: Record) -> Obtained {
         },
         requested_at: now.checked_sub(age).unwrap_or(now),
         refused: None,
+        from_store: true,
     }
 }

@@ -36,6 +36,14 @@ impl Token {
         now < self.expires_at
     }
 
+    pub fn requested_at(&self) -> Instant {
+        self.expires_at - self.lifetime
+    }
+
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
     pub fn remaining(&self, now: Instant) -> Duration {
         self.expires_at.saturating_duration_since(now)
     }

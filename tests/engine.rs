@@ -652,3 +652,85 @@ fn version_and_status_names() {
     assert_eq!(name(WX_RATE_LIMITED), "RATE_LIMITED");
     assert_eq!(name(42), "UNKNOWN");
 }
+
+fn stats_json(appid: &str) -> serde_json::Value {
+    let a = cstr(appid);
+    let mut n = 0usize;
+    assert_eq!(
+        unsafe { wx_token_stats_json(a.as_ptr(), std::ptr::null_mut(), 0, &mut n) },
+        WX_BUFFER_TOO_SMALL
+    );
+    let mut buf = vec![0u8; n + 1];
+    assert_eq!(
+        unsafe { wx_token_stats_json(a.as_ptr(), buf.as_mut_ptr().cast(), buf.len(), &mut n) },
+        WX_OK
+    );
+    serde_json::from_slice(&buf[..n]).unwrap()
+}
+
+#[test]
+fn stats_count_fetches_and_failures_by_errcode() {
+    let s = Setup::new("stats", cfg());
+    s.fake.push_fault(Fault::new(FaultKind::Busy));
+    s.register("");
+    assert_eq!(stats_json(&s.appid)["fetches"], 0);
+    assert_eq!(
+        stats_json(&s.appid)["last_fetch_seconds"],
+        serde_json::Value::Null
+    );
+    get(&s.appid).unwrap_err();
+    assert!(eventually(3, || get(&s.appid).is_ok()));
+    let v = stats_json(&s.appid);
+    assert_eq!(v["fetches"], 2);
+    assert!(v["fetch_seconds_total"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        v["failures"],
+        serde_json::json!([{"status": "WECHAT_ERROR", "errcode": -1, "count": 1}])
+    );
+    assert_eq!(v["tokens_from_store"], 0);
+    assert_eq!(
+        unsafe {
+            wx_token_stats_json(
+                cstr("wx_nope").as_ptr(),
+                std::ptr::null_mut(),
+                0,
+                std::ptr::null_mut(),
+            )
+        },
+        WX_UNKNOWN_APP
+    );
+}
+
+#[test]
+fn try_get_info_answers_only_without_waiting() {
+    let s = Setup::new("tryget", cfg());
+    s.fake.push_fault(Fault::new(FaultKind::Quota));
+    s.register(r#""error_cooldown_ms":60000"#);
+    assert!(
+        wx_token::try_get_info(&s.appid).is_none(),
+        "nothing cached: it would have to fetch"
+    );
+    get(&s.appid).unwrap_err();
+    let e = wx_token::try_get_info(&s.appid).unwrap().unwrap_err();
+    assert_eq!(
+        e.errcode(),
+        45009,
+        "a failure in its cooldown is answered at once"
+    );
+    assert_eq!(s.fetches(), 1);
+    let other = Setup::new("tryget2", cfg());
+    other.register("");
+    let token = get(&other.appid).unwrap();
+    let info = wx_token::try_get_info(&other.appid).unwrap().unwrap();
+    assert_eq!(info.access_token, token);
+    assert_eq!(info.lifetime, Duration::from_secs(7200));
+    let age = std::time::SystemTime::now()
+        .duration_since(info.fetched_at)
+        .unwrap();
+    assert!(age < Duration::from_secs(60), "{age:?}");
+    assert!(
+        wx_token::try_get_info("wx_never_registered_3")
+            .unwrap()
+            .is_err()
+    );
+}

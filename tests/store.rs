@@ -298,6 +298,9 @@ fn store_sync_picks_up_a_token_published_by_another_process() {
     assert!(eventually(3, || fingerprint(&get(&s.appid).unwrap()) == seen[0]));
     assert_ne!(get(&s.appid).unwrap(), t1);
     assert_eq!(s.fetches(), 2);
+    let stats = wx_token::stats(&s.appid).unwrap();
+    assert_eq!(stats.fetches, 1, "this process fetched t1 only");
+    assert!(stats.tokens_from_store >= 1, "{stats:?}");
 }
 
 #[test]

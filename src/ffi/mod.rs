@@ -188,6 +188,25 @@ pub unsafe extern "C" fn wx_token_generation_counter(
     })
 }
 
+/// Copies, NUL-terminated, a JSON object of `appid`'s counters since it was registered in
+/// this process, for monitoring: {"fetches", "fetch_seconds_total", "last_fetch_seconds" (or
+/// null), "tokens_from_store", "failures": [{"status", "errcode", "count"}]}. Same
+/// `(buf, buf_len, out_len)` convention as wx_token_get. Never does I/O.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wx_token_stats_json(
+    appid: *const c_char,
+    buf: *mut c_char,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> i32 {
+    ffi_boundary!({
+        let appid = unsafe { required(appid, "appid") }?;
+        check_buffer(buf, buf_len)?;
+        let json = api::stats(appid)?.to_json().to_string();
+        unsafe { copy_out(json.as_bytes(), buf, buf_len, out_len) }
+    })
+}
+
 /// Stops the background refresh thread and waits for refreshes in progress (each bounded by
 /// its app's timeout_ms). Call it before unloading the library. Cached tokens stay usable, and
 /// any later call into the library resumes background work. Returns WX_OK.
