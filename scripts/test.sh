@@ -32,6 +32,7 @@ step format cargo fmt --all --check
 step build cargo build --workspace --all-targets --locked
 step rust cargo test --workspace --locked
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+step sanitize bash scripts/sanitize.sh
 step demo bash scripts/demo.sh
 step python bash bindings/python/test.sh
 step csharp bash bindings/csharp/test.sh
