@@ -193,17 +193,7 @@ impl App {
             }
             if st.flight_live() {
                 awaited.get_or_insert(st.completed);
-                // Bounded wait: a fetch never outlives its own timeout by much, so something
-                // is badly wrong if this expires.
-                let limit = self.config.load().options.timeout * 2 + Duration::from_secs(1);
-                let (guard, timed_out) = wait_until(&self.done, st, Instant::now() + limit);
-                st = guard;
-                if timed_out && st.flight_live() {
-                    return Err(Error::new(
-                        Status::Network,
-                        "timed out waiting for the token fetch in progress",
-                    ));
-                }
+                st = self.wait_on_flight(st)?;
                 continue;
             }
             if let Some(f) = &st.failure
@@ -219,6 +209,23 @@ impl App {
         }
     }
 
+    /// Sleeps until the flight in progress lands (or another wake-up). Bounded: a fetch never
+    /// outlives its own timeout by much, so something is badly wrong if this expires.
+    fn wait_on_flight<'a>(
+        &self,
+        st: MutexGuard<'a, State>,
+    ) -> Result<MutexGuard<'a, State>, Error> {
+        let limit = self.config.load().options.timeout * 2 + Duration::from_secs(1);
+        let (st, timed_out) = wait_until(&self.done, st, Instant::now() + limit);
+        if timed_out && st.flight_live() {
+            return Err(Error::new(
+                Status::Network,
+                "timed out waiting for the token fetch in progress",
+            ));
+        }
+        Ok(st)
+    }
+
     /// The passive refresh: `stale` is a token WeChat rejected (40001/42001/40014). If it is
     /// still the cached one it is withdrawn and replaced by one fetch, however many callers
     /// report it; if the cache has moved on, nothing happens. `None` forces a refresh.
@@ -227,15 +234,7 @@ impl App {
         // A fetch under way may already bring the replacement; judge the report against
         // what it lands.
         while st.flight_live() {
-            let limit = self.config.load().options.timeout * 2 + Duration::from_secs(1);
-            let (guard, timed_out) = wait_until(&self.done, st, Instant::now() + limit);
-            st = guard;
-            if timed_out && st.flight_live() {
-                return Err(Error::new(
-                    Status::Network,
-                    "timed out waiting for the token fetch in progress",
-                ));
-            }
+            st = self.wait_on_flight(st)?;
         }
         let reason = match stale {
             Some(stale) => {
