@@ -109,6 +109,21 @@ enum Reason {
     Forced,
 }
 
+/// Lands a flight whose fetch panicked (an engine bug, caught at the FFI boundary): without it
+/// the flight would stay marked and every later caller would wait for it until timing out.
+struct LandOnUnwind<'a>(&'a App);
+
+impl Drop for LandOnUnwind<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.state.lock_ok();
+        st.flight = None;
+        st.completed += 1;
+        st.last_error = Some(Error::new(Status::Panic, "internal error while fetching the token"));
+        drop(st);
+        self.0.done.notify_all();
+    }
+}
+
 /// How a flight ended.
 enum Landing {
     Done(Result<Arc<Token>, Error>),
@@ -335,6 +350,7 @@ impl App {
         };
         let force_first = reason == Reason::Forced;
         drop(st);
+        let unwinding = LandOnUnwind(self);
         let outcome = source::obtain(&self.appid, &config.options, need, &self.fallback, || {
             self.fetch_fresh(&config, force_first, rejected.as_deref())
         });
@@ -394,6 +410,7 @@ impl App {
         st.flight = None;
         st.completed += 1;
         drop(st);
+        std::mem::forget(unwinding);
         self.done.notify_all();
         refresher::wake();
         landing
@@ -512,5 +529,36 @@ impl App {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> App {
+        App::new("wx_unit", AppConfig { secret: Some(Secret::new("s")), options: Options::default() })
+    }
+
+    #[test]
+    fn a_panicking_fetch_lands_its_flight_with_a_panic_error() {
+        let app = app();
+        app.state.lock_ok().flight = Some(fork::epoch());
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _landing = LandOnUnwind(&app);
+            panic!("simulated bug in a fetch");
+        }));
+        assert!(caught.is_err());
+        let st = app.state.lock_ok();
+        assert!(!st.flight_live(), "waiters are not left waiting for a flight that died");
+        assert_eq!(st.completed, 1);
+        assert_eq!(st.last_error.as_ref().map(Error::status), Some(Status::Panic));
+    }
+
+    #[test]
+    fn a_flight_from_before_a_fork_is_not_live() {
+        let app = app();
+        app.state.lock_ok().flight = Some(fork::epoch() - 1);
+        assert!(!app.state.lock_ok().flight_live());
     }
 }
