@@ -70,18 +70,20 @@ def test_wrong_secret_is_wechat_error_40125(fake, new_app) -> None:
 
 
 @pytest.mark.parametrize(
-    "fault, errcode",
+    "fault, errcode, wechat_errmsg",
     [
-        ({"kind": "quota"}, 45009),
-        ({"kind": "busy"}, -1),
-        ({"kind": "errcode", "errcode": 40164, "errmsg": "invalid ip 1.2.3.4"}, 40164),
+        ({"kind": "quota"}, 45009, "reach max api daily quota limit"),
+        ({"kind": "busy"}, -1, "system error"),
+        ({"kind": "errcode", "errcode": 40164, "errmsg": "invalid ip 1.2.3.4"}, 40164, "invalid ip 1.2.3.4"),
     ],
 )
-def test_wechat_errcodes(fake, new_app, fault, errcode) -> None:
+def test_wechat_errcodes(fake, new_app, fault, errcode, wechat_errmsg) -> None:
     appid = new_app("errcode")
     fake.fault(appid=appid, count=5, **fault)
     e = _raises(wx_token.WeChatError, wx_token.get, appid)
     assert e.errcode == errcode
+    assert e.wechat_errmsg == wechat_errmsg, "WeChat's own errmsg, verbatim"
+    assert pickle.loads(pickle.dumps(e)).wechat_errmsg == wechat_errmsg
 
 
 @pytest.mark.parametrize(
@@ -98,6 +100,7 @@ def test_network_errors(fake, new_app, fault) -> None:
     appid = new_app("net", timeout_ms=500)
     fake.fault(appid=appid, count=3, **fault)
     e = _raises(wx_token.NetworkError, wx_token.get, appid)
+    assert e.wechat_errmsg == ""
     assert e.errcode == 0
 
 

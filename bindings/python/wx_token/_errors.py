@@ -31,6 +31,7 @@ class WxTokenError(Exception):
         errcode: WeChat's errcode for a ``WeChatError`` (e.g. 40125 for a wrong secret),
             otherwise usually 0.
         errmsg: the library's message describing the failure (never contains the secret).
+        wechat_errmsg: WeChat's own errmsg, verbatim, for a ``WeChatError``; else ``""``.
     """
 
     #: The status number this class stands for (the base class: none in particular).
@@ -39,13 +40,16 @@ class WxTokenError(Exception):
     status: int
     errcode: int
     errmsg: str
+    wechat_errmsg: str
 
-    def __init__(self, errmsg: str, errcode: int = 0, status: Optional[int] = None) -> None:
+    def __init__(self, errmsg: str, errcode: int = 0, status: Optional[int] = None,
+                 wechat_errmsg: str = "") -> None:
         st = self.STATUS if status is None else status
         super().__init__(st, errcode, errmsg)
         self.status = st
         self.errcode = errcode
         self.errmsg = errmsg
+        self.wechat_errmsg = wechat_errmsg
 
     @property
     def status_name(self) -> str:
@@ -68,11 +72,12 @@ class WxTokenError(Exception):
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         # Picklable (multiprocessing sends exceptions between processes).
-        return (_rebuild, (type(self), self.errmsg, self.errcode, self.status))
+        return (_rebuild, (type(self), self.errmsg, self.errcode, self.status, self.wechat_errmsg))
 
 
-def _rebuild(cls: "Type[WxTokenError]", errmsg: str, errcode: int, status: int) -> "WxTokenError":
-    return cls(errmsg, errcode, status)
+def _rebuild(cls: "Type[WxTokenError]", errmsg: str, errcode: int, status: int,
+             wechat_errmsg: str = "") -> "WxTokenError":
+    return cls(errmsg, errcode, status, wechat_errmsg)
 
 
 class InvalidArgumentError(WxTokenError, ValueError):
@@ -140,13 +145,13 @@ _BY_STATUS: Dict[int, "Type[WxTokenError]"] = {
 }
 
 
-def error_for(status: int, errcode: int, errmsg: str) -> WxTokenError:
-    """The exception for a failed call's status, errcode and message."""
+def error_for(status: int, errcode: int, errmsg: str, wechat_errmsg: str = "") -> WxTokenError:
+    """The exception for a failed call's status, errcode and messages."""
     cls = _BY_STATUS.get(status, WxTokenError)
-    return cls(errmsg, errcode, status)
+    return cls(errmsg, errcode, status, wechat_errmsg)
 
 
 def last_error_for(status: int) -> WxTokenError:
     """The exception for a call that just returned ``status`` on this thread."""
-    errcode, errmsg = _ffi.last_error()
-    return error_for(status, errcode, errmsg)
+    errcode, errmsg, wechat_errmsg = _ffi.last_error()
+    return error_for(status, errcode, errmsg, wechat_errmsg)

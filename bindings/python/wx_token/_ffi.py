@@ -25,7 +25,7 @@ from ctypes import (
     c_uint64,
     c_void_p,
 )
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 from ._version import __version__
 
@@ -120,6 +120,9 @@ lib.wx_last_errcode.restype = c_int32
 # size_t wx_last_error_message(char *buf, size_t buf_len);
 lib.wx_last_error_message.argtypes = [c_char_p, c_size_t]
 lib.wx_last_error_message.restype = c_size_t
+# size_t wx_last_wechat_errmsg(char *buf, size_t buf_len);
+lib.wx_last_wechat_errmsg.argtypes = [c_char_p, c_size_t]
+lib.wx_last_wechat_errmsg.restype = c_size_t
 
 # const char *wx_token_version(void);
 lib.wx_token_version.argtypes = []
@@ -142,16 +145,21 @@ def status_name(status: int) -> str:
     return n.decode("utf-8") if n else "UNKNOWN"
 
 
-def last_error() -> Tuple[int, str]:
-    """This thread's last (errcode, message). Call it right after the failing call, on the
-    same thread: the library keeps one last error per OS thread, overwritten by the next call."""
+def last_error() -> Tuple[int, str, str]:
+    """This thread's last (errcode, message, WeChat's errmsg). Call it right after the failing
+    call, on the same thread: the library keeps one last error per OS thread, overwritten by
+    the next call."""
     errcode = int(lib.wx_last_errcode())
+    return errcode, _read_text(lib.wx_last_error_message), _read_text(lib.wx_last_wechat_errmsg)
+
+
+def _read_text(fn: Any) -> str:
     buf = ctypes.create_string_buffer(512)
-    n = int(lib.wx_last_error_message(buf, len(buf)))
+    n = int(fn(buf, len(buf)))
     if n >= len(buf):
         buf = ctypes.create_string_buffer(n + 1)
-        n = min(int(lib.wx_last_error_message(buf, len(buf))), n)
-    return errcode, buf.raw[:n].decode("utf-8", "replace")
+        n = min(int(fn(buf, len(buf))), n)
+    return buf.raw[:n].decode("utf-8", "replace")
 
 
 def _check_version() -> None:
