@@ -118,7 +118,10 @@ impl Drop for LandOnUnwind<'_> {
         let mut st = self.0.state.lock_ok();
         st.flight = None;
         st.completed += 1;
-        st.last_error = Some(Error::new(Status::Panic, "internal error while fetching the token"));
+        st.last_error = Some(Error::new(
+            Status::Panic,
+            "internal error while fetching the token",
+        ));
         drop(st);
         self.0.done.notify_all();
     }
@@ -363,7 +366,14 @@ impl App {
         } else {
             let (result, shared) = match outcome {
                 Outcome::Got(got) => {
-                    if got.from_store {
+                    // Counted once per token taken over from another process, not per sync
+                    // that found the same token again.
+                    let new_token = self
+                        .current
+                        .load()
+                        .as_deref()
+                        .is_none_or(|c| c.value() != got.fetched.access_token);
+                    if got.from_store && new_token {
                         self.counters.token_from_store();
                     }
                     st.failure = None;
@@ -537,7 +547,13 @@ mod tests {
     use super::*;
 
     fn app() -> App {
-        App::new("wx_unit", AppConfig { secret: Some(Secret::new("s")), options: Options::default() })
+        App::new(
+            "wx_unit",
+            AppConfig {
+                secret: Some(Secret::new("s")),
+                options: Options::default(),
+            },
+        )
     }
 
     #[test]
@@ -550,9 +566,15 @@ mod tests {
         }));
         assert!(caught.is_err());
         let st = app.state.lock_ok();
-        assert!(!st.flight_live(), "waiters are not left waiting for a flight that died");
+        assert!(
+            !st.flight_live(),
+            "waiters are not left waiting for a flight that died"
+        );
         assert_eq!(st.completed, 1);
-        assert_eq!(st.last_error.as_ref().map(Error::status), Some(Status::Panic));
+        assert_eq!(
+            st.last_error.as_ref().map(Error::status),
+            Some(Status::Panic)
+        );
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub struct AppStats {
     pub fetches: u64,
     pub fetch_time_total: Duration,
     pub last_fetch_time: Option<Duration>,
-    /// Tokens taken from a shared store's record instead of fetching.
+    /// Tokens taken over from a shared store's record (published by another process) instead
+    /// of fetching; a sync that finds the token unchanged does not count.
     pub tokens_from_store: u64,
     /// Failed fetches (and store failures), by status and WeChat errcode.
     pub failures: Vec<FailureCount>,

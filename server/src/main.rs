@@ -135,7 +135,6 @@ fn run(mut cfg: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> Result<(), St
         metrics_key: cfg.metrics_key,
         request_timeout: cfg.request_timeout,
         log_requests: cfg.log_requests,
-        appids: appids.clone(),
     });
 
     let rt = tokio::runtime::Builder::new_multi_thread()

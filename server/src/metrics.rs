@@ -1,22 +1,17 @@
-//! Prometheus metrics, rendered by hand in text format 0.0.4 (a handful of counters and two
-//! histograms do not justify a metrics crate).
+//! Prometheus metrics, rendered by hand in text format 0.0.4 (a handful of counters and one
+//! histogram do not justify a metrics crate).
 //!
-//! The engine exposes no fetch counters or fetch timestamps (see ENGINE-REQUESTS.md), so the
-//! per-app figures are derived from what the server sees of the engine:
-//! - a new `TokenInfo::generation` is a new token: a fetch by this instance or, with a shared
-//!   store, by a peer (`wx_tokend_upstream_fetches_total`);
-//! - each distinct engine failure handed out is counted once, however many waiting callers
-//!   shared it (`wx_tokend_upstream_failures_total`): callers sharing one fetch's failure, or
-//!   answered from the engine's cooldown, receive clones of one `Error` whose message is one
-//!   `Arc<str>`, so the message's address identifies the failure (we keep the last one alive,
-//!   so the address cannot be reused by a later failure);
-//! - a token's age is counted from when this instance first saw its generation.
+//! Request figures are counted here; the per-app upstream figures are the engine's own
+//! (`wx_token::stats`, which covers background refreshes too), and the token gauges come from
+//! `wx_token::try_get_info`, so a scrape never fetches or waits on a fetch.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
+
+use wx_token::{AppStats, TokenInfo};
 
 /// Seconds; request latencies on the cached path are tens of microseconds, fetches from
 /// WeChat tens to thousands of milliseconds.
@@ -50,7 +45,7 @@ impl Histogram {
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        header(out, name, "histogram", help);
         let mut cumulative = 0;
         for (b, n) in BUCKETS.iter().zip(&self.buckets) {
             cumulative += n.load(Ordering::Relaxed);
@@ -67,36 +62,28 @@ impl Histogram {
     }
 }
 
-#[derive(Default)]
-struct AppState {
-    generation: u64,
-    fetches: u64,
-    seen_at: Option<Instant>,
-    expires_at: Option<Instant>,
-    last_error: Option<wx_token::Error>,
-    /// (errcode, lowercase status name) → count
-    failures: BTreeMap<(i32, &'static str), u64>,
-}
-
 pub struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     pub request_duration: Histogram,
-    pub refresh_duration: Histogram,
     pub connections_open: AtomicI64,
-    apps: BTreeMap<String, Mutex<AppState>>,
+    appids: Vec<String>,
+}
+
+/// What the engine says about one app at scrape time.
+struct AppView<'a> {
+    appid: &'a str,
+    stats: AppStats,
+    /// `None` when there is no usable token (none yet, expired, or being replaced).
+    token: Option<TokenInfo>,
 }
 
 impl Metrics {
-    pub fn new(appids: impl IntoIterator<Item = String>) -> Metrics {
+    pub fn new(appids: Vec<String>) -> Metrics {
         Metrics {
             requests: Mutex::new(BTreeMap::new()),
             request_duration: Histogram::new(),
-            refresh_duration: Histogram::new(),
             connections_open: AtomicI64::new(0),
-            apps: appids
-                .into_iter()
-                .map(|a| (a, Mutex::new(AppState::default())))
-                .collect(),
+            appids,
         }
     }
 
@@ -110,49 +97,30 @@ impl Metrics {
         self.request_duration.observe(took);
     }
 
-    /// Records a token handed out; returns whether it is a token this instance had not seen
-    /// (so the call that got it waited for a fetch, or a peer's refresh landed).
-    pub fn token_seen(&self, appid: &str, info: &wx_token::TokenInfo) -> bool {
-        let Some(app) = self.apps.get(appid) else {
-            return false;
-        };
-        let now = Instant::now();
-        let mut st = app.lock().unwrap();
-        st.expires_at = Some(now + info.expires_in);
-        if st.generation == info.generation {
-            return false;
-        }
-        st.generation = info.generation;
-        st.fetches += 1;
-        st.seen_at = Some(now);
-        true
-    }
-
-    /// Records a failure handed out by the engine, once per distinct failure.
-    pub fn failure_seen(&self, appid: &str, err: &wx_token::Error) {
-        let Some(app) = self.apps.get(appid) else {
-            return;
-        };
-        let mut st = app.lock().unwrap();
-        if st
-            .last_error
-            .as_ref()
-            .is_some_and(|e| std::ptr::eq(e.message().as_ptr(), err.message().as_ptr()))
-        {
-            return;
-        }
-        *st.failures
-            .entry((err.errcode(), status_label(err.status())))
-            .or_default() += 1;
-        st.last_error = Some(err.clone());
-    }
-
+    /// Reads the engine without I/O: counters, and the cached token only if it is usable now.
     pub fn render(&self) -> String {
+        let apps: Vec<AppView> = self
+            .appids
+            .iter()
+            .filter_map(|a| {
+                Some(AppView {
+                    appid: a,
+                    stats: wx_token::stats(a).ok()?,
+                    token: wx_token::try_get_info(a).and_then(Result::ok),
+                })
+            })
+            .collect();
+        self.render_with(&apps, SystemTime::now())
+    }
+
+    fn render_with(&self, apps: &[AppView], now: SystemTime) -> String {
         let mut out = String::with_capacity(4096);
-        out.push_str(
-            "# HELP wx_tokend_requests_total HTTP requests answered, by route and status code.\n",
+        header(
+            &mut out,
+            "wx_tokend_requests_total",
+            "counter",
+            "HTTP requests answered, by route and status code.",
         );
-        out.push_str("# TYPE wx_tokend_requests_total counter\n");
         for ((route, code), n) in self.requests.lock().unwrap().iter() {
             let _ = writeln!(
                 out,
@@ -164,121 +132,127 @@ impl Metrics {
             "wx_tokend_request_duration_seconds",
             "Time from request head to response, in seconds.",
         );
-        self.refresh_duration.render(
+        header(
             &mut out,
-            "wx_tokend_refresh_duration_seconds",
-            "Engine calls that brought a new token (cold fetch, passive or forced refresh), as waited for by a request, in seconds.",
+            "wx_tokend_connections_open",
+            "gauge",
+            "Client connections open now.",
         );
         let _ = writeln!(
             out,
-            "# HELP wx_tokend_connections_open Client connections open now.\n# TYPE wx_tokend_connections_open gauge\nwx_tokend_connections_open {}",
+            "wx_tokend_connections_open {}",
             self.connections_open.load(Ordering::Relaxed)
         );
 
-        let now = Instant::now();
-        let states: Vec<(&String, AppSnapshot)> = self
-            .apps
-            .iter()
-            .map(|(a, m)| (a, AppSnapshot::of(&m.lock().unwrap(), now)))
-            .collect();
-        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
+        let secs = |d: Duration| format!("{:.6}", d.as_secs_f64());
         family(
             &mut out,
             "wx_tokend_upstream_fetches_total",
             "counter",
-            "New tokens seen by this instance (its own fetches, or a peer's through the shared store).",
+            "Token requests this instance sent to WeChat, background refreshes and failures included (a peer's fetch through the shared store is not one).",
+            apps,
+            |a| Some(a.stats.fetches.to_string()),
         );
-        for (a, s) in &states {
+        header(
+            &mut out,
+            "wx_tokend_upstream_failures_total",
+            "counter",
+            "Failed fetches, background ones included, by WeChat errcode (0: not a WeChat error) and engine status.",
+        );
+        for a in apps {
+            for f in &a.stats.failures {
+                let _ = writeln!(
+                    out,
+                    "wx_tokend_upstream_failures_total{{appid=\"{}\",errcode=\"{}\",error=\"{}\"}} {}",
+                    esc(a.appid),
+                    f.errcode,
+                    status_label(f.status),
+                    f.count
+                );
+            }
+        }
+        family(
+            &mut out,
+            "wx_tokend_tokens_from_store_total",
+            "counter",
+            "Tokens taken from the shared store's record instead of fetching.",
+            apps,
+            |a| Some(a.stats.tokens_from_store.to_string()),
+        );
+        // A summary without quantiles: rate(_sum) / rate(_count) is the mean fetch time.
+        header(
+            &mut out,
+            "wx_tokend_upstream_fetch_seconds",
+            "summary",
+            "Time spent on token requests to WeChat, in seconds.",
+        );
+        for a in apps {
+            let appid = esc(a.appid);
             let _ = writeln!(
                 out,
-                "wx_tokend_upstream_fetches_total{{appid=\"{}\"}} {}",
-                esc(a),
-                s.fetches
+                "wx_tokend_upstream_fetch_seconds_sum{{appid=\"{appid}\"}} {}\nwx_tokend_upstream_fetch_seconds_count{{appid=\"{appid}\"}} {}",
+                secs(a.stats.fetch_time_total),
+                a.stats.fetches
             );
         }
         family(
             &mut out,
-            "wx_tokend_upstream_failures_total",
-            "counter",
-            "Distinct engine failures handed to requests, by WeChat errcode (0: not a WeChat error) and engine status.",
+            "wx_tokend_upstream_last_fetch_seconds",
+            "gauge",
+            "Duration of the latest token request to WeChat, in seconds.",
+            apps,
+            |a| a.stats.last_fetch_time.map(secs),
         );
-        for (a, s) in &states {
-            for ((code, status), n) in &s.failures {
-                let _ = writeln!(
-                    out,
-                    "wx_tokend_upstream_failures_total{{appid=\"{}\",errcode=\"{code}\",error=\"{status}\"}} {n}",
-                    esc(a)
-                );
-            }
-        }
+        // Token gauges only for an app with a usable token.
         family(
             &mut out,
             "wx_tokend_token_generation",
             "gauge",
-            "Generation of the token handed out (0: none yet).",
+            "Generation of the token in service.",
+            apps,
+            |a| a.token.as_ref().map(|t| t.generation.to_string()),
         );
-        for (a, s) in &states {
-            let _ = writeln!(
-                out,
-                "wx_tokend_token_generation{{appid=\"{}\"}} {}",
-                esc(a),
-                s.generation
-            );
-        }
         family(
             &mut out,
             "wx_tokend_token_age_seconds",
             "gauge",
-            "Seconds since this instance first handed out the current token.",
+            "Seconds since the token in service was requested from WeChat (by this instance or a peer).",
+            apps,
+            |a| {
+                a.token
+                    .as_ref()
+                    .map(|t| secs(now.duration_since(t.fetched_at).unwrap_or_default()))
+            },
         );
-        for (a, s) in &states {
-            if let Some(age) = s.age {
-                let _ = writeln!(
-                    out,
-                    "wx_tokend_token_age_seconds{{appid=\"{}\"}} {:.3}",
-                    esc(a),
-                    age.as_secs_f64()
-                );
-            }
-        }
         family(
             &mut out,
             "wx_tokend_token_expires_in_seconds",
             "gauge",
-            "Seconds the current token stays valid (0 once expired).",
+            "Seconds the token in service stays valid.",
+            apps,
+            |a| a.token.as_ref().map(|t| secs(t.expires_in)),
         );
-        for (a, s) in &states {
-            if let Some(left) = s.expires_in {
-                let _ = writeln!(
-                    out,
-                    "wx_tokend_token_expires_in_seconds{{appid=\"{}\"}} {:.3}",
-                    esc(a),
-                    left.as_secs_f64()
-                );
-            }
-        }
         out
     }
 }
 
-struct AppSnapshot {
-    generation: u64,
-    fetches: u64,
-    age: Option<Duration>,
-    expires_in: Option<Duration>,
-    failures: BTreeMap<(i32, &'static str), u64>,
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
-impl AppSnapshot {
-    fn of(st: &AppState, now: Instant) -> AppSnapshot {
-        AppSnapshot {
-            generation: st.generation,
-            fetches: st.fetches,
-            age: st.seen_at.map(|t| now - t),
-            expires_in: st.expires_at.map(|t| t.saturating_duration_since(now)),
-            failures: st.failures.clone(),
+/// A family with one sample per app for which `value` has one.
+fn family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    apps: &[AppView],
+    value: impl Fn(&AppView) -> Option<String>,
+) {
+    header(out, name, kind, help);
+    for a in apps {
+        if let Some(v) = value(a) {
+            let _ = writeln!(out, "{name}{{appid=\"{}\"}} {v}", esc(a.appid));
         }
     }
 }
@@ -312,54 +286,84 @@ fn esc(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-    use wx_token::{Error, Status, TokenInfo};
-
-    fn info(g: u64) -> TokenInfo {
-        TokenInfo {
-            access_token: "t".into(),
-            generation: g,
-            expires_in: Duration::from_secs(100),
-        }
-    }
+    use wx_token::{FailureCount, Status};
 
     #[test]
-    fn counts_new_generations_and_distinct_failures() {
-        let m = Metrics::new(["wx1".to_string()]);
-        assert!(m.token_seen("wx1", &info(1)));
-        assert!(!m.token_seen("wx1", &info(1)));
-        assert!(m.token_seen("wx1", &info(3)));
-        let e = Error::wechat(45009, "quota");
-        m.failure_seen("wx1", &e);
-        m.failure_seen("wx1", &e.clone());
-        m.failure_seen("wx1", &Error::wechat(45009, "quota"));
-        m.failure_seen("wx1", &Error::new(Status::Network, "down"));
+    fn renders_engine_stats_and_token_gauges() {
+        let m = Metrics::new(vec!["wx1".into(), "wx\"2".into()]);
         m.request("token", 200, Duration::from_micros(30));
-        let text = m.render();
-        assert!(
-            text.contains("wx_tokend_upstream_fetches_total{appid=\"wx1\"} 2\n"),
-            "{text}"
-        );
-        assert!(text.contains("wx_tokend_upstream_failures_total{appid=\"wx1\",errcode=\"45009\",error=\"wechat_error\"} 2\n"), "{text}");
-        assert!(
-            text.contains("errcode=\"0\",error=\"network\"} 1\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("wx_tokend_requests_total{route=\"token\",code=\"200\"} 1\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("wx_tokend_request_duration_seconds_bucket{le=\"0.0001\"} 1\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("wx_tokend_request_duration_seconds_count 1\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("wx_tokend_token_generation{appid=\"wx1\"} 3\n"),
-            "{text}"
-        );
+        let now = SystemTime::now();
+        let stats = AppStats {
+            fetches: 3,
+            fetch_time_total: Duration::from_millis(150),
+            last_fetch_time: Some(Duration::from_millis(40)),
+            tokens_from_store: 2,
+            failures: vec![
+                FailureCount {
+                    status: Status::WechatError,
+                    errcode: 45009,
+                    count: 2,
+                },
+                FailureCount {
+                    status: Status::Network,
+                    errcode: 0,
+                    count: 1,
+                },
+            ],
+        };
+        let token = TokenInfo {
+            access_token: "t".into(),
+            generation: 3,
+            expires_in: Duration::from_secs(100),
+            fetched_at: now - Duration::from_secs(7),
+            lifetime: Duration::from_secs(7200),
+        };
+        let apps = [
+            AppView {
+                appid: "wx1",
+                stats,
+                token: Some(token),
+            },
+            AppView {
+                appid: "wx\"2",
+                stats: AppStats {
+                    fetches: 0,
+                    fetch_time_total: Duration::ZERO,
+                    last_fetch_time: None,
+                    tokens_from_store: 0,
+                    failures: vec![],
+                },
+                token: None,
+            },
+        ];
+        let text = m.render_with(&apps, now);
+        for want in [
+            "wx_tokend_requests_total{route=\"token\",code=\"200\"} 1\n",
+            "wx_tokend_request_duration_seconds_bucket{le=\"0.0001\"} 1\n",
+            "wx_tokend_request_duration_seconds_count 1\n",
+            "wx_tokend_upstream_fetches_total{appid=\"wx1\"} 3\n",
+            "wx_tokend_upstream_fetches_total{appid=\"wx\\\"2\"} 0\n",
+            "wx_tokend_upstream_failures_total{appid=\"wx1\",errcode=\"45009\",error=\"wechat_error\"} 2\n",
+            "wx_tokend_upstream_failures_total{appid=\"wx1\",errcode=\"0\",error=\"network\"} 1\n",
+            "wx_tokend_tokens_from_store_total{appid=\"wx1\"} 2\n",
+            "# TYPE wx_tokend_upstream_fetch_seconds summary\n",
+            "wx_tokend_upstream_fetch_seconds_sum{appid=\"wx1\"} 0.150000\n",
+            "wx_tokend_upstream_fetch_seconds_count{appid=\"wx1\"} 3\n",
+            "wx_tokend_upstream_last_fetch_seconds{appid=\"wx1\"} 0.040000\n",
+            "wx_tokend_token_generation{appid=\"wx1\"} 3\n",
+            "wx_tokend_token_age_seconds{appid=\"wx1\"} 7.000000\n",
+            "wx_tokend_token_expires_in_seconds{appid=\"wx1\"} 100.000000\n",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+        // No fetch yet, no usable token: counters at 0, no last-fetch or token gauges.
+        for absent in [
+            "wx_tokend_upstream_last_fetch_seconds{appid=\"wx\\\"2\"}",
+            "wx_tokend_token_generation{appid=\"wx\\\"2\"}",
+            "wx_tokend_token_age_seconds{appid=\"wx\\\"2\"}",
+            "wx_tokend_token_expires_in_seconds{appid=\"wx\\\"2\"}",
+        ] {
+            assert!(!text.contains(absent), "{absent:?} in\n{text}");
+        }
     }
 }

@@ -1,13 +1,16 @@
 //! The HTTP API: routing, the handlers, and the mapping of engine errors to HTTP statuses.
 //!
-//! Engine calls block (a cold `get_info` waits on WeChat, a passive refresh on a fetch), so
-//! they run on tokio's blocking pool; the whole request runs under `request_timeout`.
+//! A token request is answered on the async worker when the engine can answer without waiting
+//! (`try_get_info`: a cached token, or a failure in its cooldown); calls that may wait on
+//! WeChat (a cold or expired token, a passive refresh) run on tokio's blocking pool. The whole
+//! request runs under `request_timeout`.
 
 // `Result<_, Response>` is how a handler step returns its early answer (401, 413, 400); it is
 // built once per request, so boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
 use std::convert::Infallible;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,7 +35,6 @@ pub struct State {
     pub metrics_key: Option<KeyDigest>,
     pub request_timeout: Duration,
     pub log_requests: bool,
-    pub appids: Vec<String>,
 }
 
 enum Route {
@@ -174,16 +176,21 @@ fn access_log(method: &Method, route: &str, code: u16, took: Duration, note: Not
 async fn dispatch(state: &State, route: Route, req: Request<Incoming>, note: &mut Note) -> Resp {
     match route {
         Route::Healthz => json_response(StatusCode::OK, &json!({"status": "ok"})),
-        Route::Metrics => metrics(state, &req).await,
+        Route::Metrics => metrics(state, &req),
         Route::Token(appid) => {
             note.appid = Some(appid.clone());
             if let Err(resp) = authorize(state, &req, &appid, note) {
                 return resp;
             }
-            let t0 = Instant::now();
-            let a = appid.clone();
-            let result = blocking(move || wx_token::get_info(&a)).await;
-            token_result(state, &appid, result, t0, note)
+            // The cached path stays on this worker; only a call that would wait on a fetch
+            // goes to the blocking pool.
+            let now = unwinding(|| wx_token::try_get_info(&appid))
+                .unwrap_or_else(|| Some(Err(panic_error())));
+            let result = match now {
+                Some(result) => result,
+                None => blocking(move || wx_token::get_info(&appid)).await,
+            };
+            token_result(result, note)
         }
         Route::Invalidate(appid) => {
             note.appid = Some(appid.clone());
@@ -194,14 +201,12 @@ async fn dispatch(state: &State, route: Route, req: Request<Incoming>, note: &mu
                 Ok(stale) => stale,
                 Err(resp) => return resp,
             };
-            let t0 = Instant::now();
-            let a = appid.clone();
             let result = blocking(move || {
-                wx_token::invalidate(&a, stale.as_deref())?;
-                wx_token::get_info(&a)
+                wx_token::invalidate(&appid, stale.as_deref())?;
+                wx_token::get_info(&appid)
             })
             .await;
-            token_result(state, &appid, result, t0, note)
+            token_result(result, note)
         }
     }
 }
@@ -298,18 +303,9 @@ async fn read_invalidate_body(req: Request<Incoming>) -> Result<Option<String>, 
     }
 }
 
-fn token_result(
-    state: &State,
-    appid: &str,
-    result: Result<TokenInfo, Error>,
-    t0: Instant,
-    note: &mut Note,
-) -> Resp {
+fn token_result(result: Result<TokenInfo, Error>, note: &mut Note) -> Resp {
     match result {
         Ok(info) => {
-            if state.metrics.token_seen(appid, &info) {
-                state.metrics.refresh_duration.observe(t0.elapsed());
-            }
             note.token_prefix = Some(log::token_prefix(&info.access_token));
             note.generation = Some(info.generation);
             // Whole seconds left, rounded down (a client must not believe in a second that
@@ -321,7 +317,6 @@ fn token_result(
             )
         }
         Err(e) => {
-            state.metrics.failure_seen(appid, &e);
             note.error = Some(status_label(e.status()));
             note.errcode = e.errcode();
             engine_error(&e)
@@ -356,15 +351,22 @@ fn engine_error(e: &Error) -> Resp {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|_| {
-        Err(Error::new(
-            Status::Panic,
-            "internal error in the token engine",
-        ))
-    })
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|_| Err(panic_error()))
 }
 
-async fn metrics(state: &State, req: &Request<Incoming>) -> Resp {
+/// Runs a non-blocking engine call on this worker; `None` if it panicked (which would
+/// otherwise take the connection down with it).
+fn unwinding<T>(f: impl FnOnce() -> T) -> Option<T> {
+    catch_unwind(AssertUnwindSafe(f)).ok()
+}
+
+fn panic_error() -> Error {
+    Error::new(Status::Panic, "internal error in the token engine")
+}
+
+fn metrics(state: &State, req: &Request<Incoming>) -> Resp {
     if let Some(key) = &state.metrics_key {
         let header = req
             .headers()
@@ -374,44 +376,15 @@ async fn metrics(state: &State, req: &Request<Incoming>) -> Resp {
             return unauthorized();
         }
     }
-    refresh_token_gauges(state).await;
-    let mut resp = Response::new(Full::new(Bytes::from(state.metrics.render())));
+    let Some(text) = unwinding(|| state.metrics.render()) else {
+        return engine_error(&panic_error());
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(text)));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     resp
-}
-
-/// Brings the token gauges up to date with background refreshes, which no request saw. Only
-/// apps that have had a token are asked, so a scrape never makes a cold app fetch; for those,
-/// `get_info` is a cache read unless the token expired (then the engine fetches, or answers
-/// from its failure cooldown, as it would for the next request).
-async fn refresh_token_gauges(state: &State) {
-    let appids = state.appids.clone();
-    let results = tokio::task::spawn_blocking(move || {
-        appids
-            .into_iter()
-            .filter(|a| {
-                wx_token::generation_counter(a)
-                    .is_ok_and(|g| g.load(std::sync::atomic::Ordering::Acquire) != 0)
-            })
-            .map(|a| {
-                let r = wx_token::get_info(&a);
-                (a, r)
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap_or_default();
-    for (appid, r) in results {
-        match r {
-            Ok(info) => {
-                state.metrics.token_seen(&appid, &info);
-            }
-            Err(e) => state.metrics.failure_seen(&appid, &e),
-        }
-    }
 }
 
 pub fn error(code: StatusCode, error: &str, status: i32, errcode: i32, errmsg: &str) -> Resp {

@@ -305,7 +305,9 @@ fn healthz_and_metrics() {
         format!("wx_tokend_token_generation{{appid=\"{APP1}\"}} 1\n"),
         "# TYPE wx_tokend_request_duration_seconds histogram\n".to_string(),
         "wx_tokend_request_duration_seconds_count 6\n".to_string(),
-        "wx_tokend_refresh_duration_seconds_count 1\n".to_string(),
+        format!("wx_tokend_upstream_fetch_seconds_count{{appid=\"{APP1}\"}} 1\n"),
+        format!("wx_tokend_upstream_fetch_seconds_count{{appid=\"{APP2}\"}} 0\n"),
+        format!("wx_tokend_tokens_from_store_total{{appid=\"{APP1}\"}} 0\n"),
         "# TYPE wx_tokend_token_age_seconds gauge\n".to_string(),
         "wx_tokend_requests_total{route=\"metrics\",code=\"401\"} 2\n".to_string(),
     ] {
@@ -321,14 +323,111 @@ fn healthz_and_metrics() {
     };
     assert!((7100.0..7200.0).contains(&gauge("wx_tokend_token_expires_in_seconds")));
     assert!((0.0..60.0).contains(&gauge("wx_tokend_token_age_seconds")));
-    assert!(
-        !m.contains(&format!("wx_tokend_token_age_seconds{{appid=\"{APP2}\"}}")),
-        "no token yet, no age"
+    let fetch_secs = gauge("wx_tokend_upstream_last_fetch_seconds");
+    assert!(fetch_secs > 0.0 && fetch_secs < 5.0, "{fetch_secs}");
+    assert_eq!(
+        gauge("wx_tokend_upstream_fetch_seconds_sum"),
+        fetch_secs,
+        "one fetch: the sum is the last one"
     );
+    for name in [
+        "wx_tokend_token_generation",
+        "wx_tokend_token_age_seconds",
+        "wx_tokend_upstream_last_fetch_seconds",
+    ] {
+        assert!(
+            !m.contains(&format!("{name}{{appid=\"{APP2}\"}}")),
+            "no token or fetch yet, no {name}"
+        );
+    }
     assert_eq!(
         fetches(&fake, APP2),
         0,
         "a scrape never fetches for a cold app"
+    );
+}
+
+#[test]
+fn metrics_count_background_refreshes_and_token_age_from_the_fetch() {
+    let fake = fake_with_apps();
+    // A short-lived first token: the engine refreshes it in the background at half its
+    // lifetime, with no request asking; the replacement lives long.
+    fake.set_lifetime(2);
+    let srv = Tokend::start(&config(&fake, "", ""));
+    srv.token(APP1, BILLING_KEY).access_token();
+    fake.set_lifetime(7200);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(srv.metric("wx_tokend_token_generation", APP1), Some(1.0));
+    let age = srv.metric("wx_tokend_token_age_seconds", APP1).unwrap();
+    assert!(
+        (0.8..2.0).contains(&age),
+        "age counts from the fetch, not from the scrape: {age}"
+    );
+
+    assert!(eventually(5, || {
+        srv.metric("wx_tokend_token_generation", APP1) == Some(2.0)
+    }));
+    assert_eq!(fetches(&fake, APP1), 2, "one background refresh");
+    for (name, want) in [
+        ("wx_tokend_upstream_fetches_total", 2.0),
+        ("wx_tokend_upstream_fetch_seconds_count", 2.0),
+        ("wx_tokend_tokens_from_store_total", 0.0),
+    ] {
+        assert_eq!(srv.metric(name, APP1), Some(want), "{name}");
+    }
+    let left = srv
+        .metric("wx_tokend_token_expires_in_seconds", APP1)
+        .unwrap();
+    assert!(left > 7000.0, "{left}");
+    let age = srv.metric("wx_tokend_token_age_seconds", APP1).unwrap();
+    assert!(age < 2.0, "the new token's age: {age}");
+}
+
+#[test]
+fn metrics_count_failed_background_refreshes_and_never_fetch_for_an_expired_token() {
+    let fake = fake_with_apps();
+    fake.set_lifetime(2);
+    let srv = Tokend::start(&config(&fake, "", ""));
+    srv.token(APP1, BILLING_KEY).access_token();
+    // Every background refresh fails (HTTP 503: a network error), until the token expires;
+    // no request sees any of it.
+    fake.push_fault(Fault::http_status(503).for_app(APP1).times(1000));
+    std::thread::sleep(Duration::from_millis(2500));
+    let n = fetches(&fake, APP1);
+    assert!(n >= 2, "background refreshes were tried: {n}");
+
+    // The token has expired and no fetch is under way: the next request would fetch, but a
+    // scrape must not (nor wait).
+    let t0 = std::time::Instant::now();
+    let m = srv.get("/metrics", None).body;
+    assert!(t0.elapsed() < Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(fetches(&fake, APP1), n, "the scrape fetched");
+    assert!(
+        m.contains(&format!(
+            "wx_tokend_upstream_fetches_total{{appid=\"{APP1}\"}} {n}\n"
+        )),
+        "exact, failures included: {m}"
+    );
+    assert!(
+        m.contains(&format!("wx_tokend_upstream_failures_total{{appid=\"{APP1}\",errcode=\"0\",error=\"network\"}} {}\n", n - 1)),
+        "{m}"
+    );
+    assert!(
+        !m.contains(&format!(
+            "wx_tokend_token_expires_in_seconds{{appid=\"{APP1}\"}}"
+        )),
+        "no usable token, no token gauges: {m}"
+    );
+    assert!(!m.contains("code=\"502\""), "no request saw a failure: {m}");
+
+    // The next request does fetch.
+    fake.clear_faults();
+    srv.token(APP1, BILLING_KEY).access_token();
+    assert_eq!(fetches(&fake, APP1), n + 1);
+    assert_eq!(
+        srv.metric("wx_tokend_upstream_fetches_total", APP1),
+        Some((n + 1) as f64)
     );
 }
 

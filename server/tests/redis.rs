@@ -48,6 +48,18 @@ fn two_instances_share_one_token_and_its_invalidation() {
         "one token across both instances"
     );
     assert_eq!(fetches(&fake, APP1), 1, "one fetch for the fleet");
+    // Each instance counts only its own requests to WeChat; the other took the token from
+    // the store.
+    let counts = |name: &str| (a.metric(name, APP1).unwrap(), b.metric(name, APP1).unwrap());
+    let (fa, fb) = counts("wx_tokend_upstream_fetches_total");
+    assert_eq!(fa + fb, 1.0, "{fa} + {fb}");
+    let (sa, sb) = counts("wx_tokend_tokens_from_store_total");
+    assert!(if fa == 1.0 { sb >= 1.0 } else { sa >= 1.0 }, "{sa} {sb}");
+    let age = |srv: &Tokend| srv.metric("wx_tokend_token_age_seconds", APP1).unwrap();
+    assert!(
+        (age(&a) - age(&b)).abs() < 0.1,
+        "both count the age from the one fetch"
+    );
 
     // The passive refresh on A...
     fake.set_delay_ms(0);
@@ -74,4 +86,17 @@ fn two_instances_share_one_token_and_its_invalidation() {
     let a2 = Tokend::start(&cfg);
     assert_eq!(a2.token(APP1, BILLING_KEY).access_token(), t2);
     assert_eq!(fetches(&fake, APP1), 2);
+    assert_eq!(
+        a2.metric("wx_tokend_upstream_fetches_total", APP1),
+        Some(0.0)
+    );
+    assert!(
+        a2.metric("wx_tokend_tokens_from_store_total", APP1)
+            .unwrap()
+            >= 1.0
+    );
+    assert!(
+        (age(&a2) - age(&b)).abs() < 0.1,
+        "the stored token's age, not reset by the restart"
+    );
 }

@@ -225,6 +225,15 @@ impl Tokend {
         self.get(&format!("/v1/token/{appid}"), Some(key))
     }
 
+    /// `name{appid="<appid>"}` in a fresh scrape of /metrics (without a metrics key), if there.
+    pub fn metric(&self, name: &str, appid: &str) -> Option<f64> {
+        let m = self.get("/metrics", None).body;
+        let prefix = format!("{name}{{appid=\"{appid}\"}} ");
+        m.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(|v| v.parse().unwrap())
+    }
+
     pub fn invalidate(&self, appid: &str, key: &str, body: &str) -> Resp {
         http(
             self.addr,
