@@ -4,11 +4,12 @@
 //! Module map: `api` is the engine's Rust surface; `app` is one app's token state machine;
 //! `registry` the process-wide app table; `refresher` the background refresh thread;
 //! `upstream` one HTTP exchange with WeChat; `pacing` backoff and WeChat's force limits;
-//! `fork` fork-safety; `options`, `secret`, `token`, `error`, `status` the values they share.
+//! `fork` fork-safety; `events` what operators are told; `options`, `secret`, `token`, `error`, `status` the values they share.
 
 mod api;
 mod app;
 mod error;
+pub mod events;
 pub mod ffi;
 mod fork;
 mod options;
