@@ -14,9 +14,9 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::error::Error;
+use crate::events::{self, Level};
 use crate::fork;
 use crate::options::{Endpoint, Options};
-use crate::events::{self, Level};
 use crate::pacing::{Failure, FallbackBudget, ForceLimiter, PassiveLimiter};
 use crate::refresher;
 use crate::secret::Secret;

@@ -398,6 +398,50 @@ mod tests {
     }
 
     #[test]
+    fn central_takes_one_or_several_urls() {
+        let one = Options::parse(Some(
+            r#"{"central":"http://127.0.0.1:1/","central_key":"k"}"#,
+        ))
+        .unwrap();
+        let c = one.central.unwrap();
+        assert_eq!(c.servers.len(), 1);
+        assert_eq!(c.servers[0].base, "http://127.0.0.1:1");
+        for several in [
+            r#"{"central":"http://127.0.0.1:1, https://b.example:8443","central_key":"k"}"#,
+            r#"{"central":["http://127.0.0.1:1","https://b.example:8443"],"central_key":"k"}"#,
+        ] {
+            let c = Options::parse(Some(several)).unwrap().central.unwrap();
+            let bases: Vec<&str> = c.servers.iter().map(|s| s.base.as_str()).collect();
+            assert_eq!(bases, ["http://127.0.0.1:1", "https://b.example:8443"]);
+            assert!(c.servers[0].loopback && !c.servers[1].loopback);
+        }
+        let seventeen: Vec<String> = (0..17).map(|i| format!("https://h{i}")).collect();
+        for bad in [
+            r#"{"central":[],"central_key":"k"}"#.to_owned(),
+            r#"{"central":"https://a,","central_key":"k"}"#.to_owned(),
+            r#"{"central":["https://a",1],"central_key":"k"}"#.to_owned(),
+            r#"{"central":["https://a","http://10.0.0.1"],"central_key":"k"}"#.to_owned(),
+            serde_json::json!({"central": seventeen, "central_key": "k"}).to_string(),
+        ] {
+            assert!(Options::parse(Some(&bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn userinfo_is_never_echoed() {
+        let e = Options::parse(Some(
+            r#"{"central":"https://user:hunter2@tokens.internal","central_key":"k"}"#,
+        ))
+        .unwrap_err();
+        assert!(!e.message().contains("hunter2"), "{}", e.message());
+        assert!(
+            e.message().contains("***@tokens.internal"),
+            "{}",
+            e.message()
+        );
+    }
+
+    #[test]
     fn http_only_on_loopback() {
         for ok in [
             "http://127.0.0.1:8080",

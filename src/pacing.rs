@@ -87,7 +87,12 @@ enum Refusal {
 }
 
 impl Window {
-    fn try_acquire(&mut self, now: Instant, spacing: Duration, daily: usize) -> Result<(), Refusal> {
+    fn try_acquire(
+        &mut self,
+        now: Instant,
+        spacing: Duration,
+        daily: usize,
+    ) -> Result<(), Refusal> {
         while self
             .recent
             .front()
@@ -139,7 +144,13 @@ impl ForceLimiter {
     pub fn try_acquire(&mut self, now: Instant) -> Result<(), Error> {
         self.0
             .try_acquire(now, FORCE_MIN_SPACING, FORCE_DAILY_LIMIT)
-            .map_err(|r| r.error("forced refresh", ("WeChat", "WeChat's daily limit"), FORCE_DAILY_LIMIT))
+            .map_err(|r| {
+                r.error(
+                    "forced refresh",
+                    ("WeChat", "WeChat's daily limit"),
+                    FORCE_DAILY_LIMIT,
+                )
+            })
     }
 }
 

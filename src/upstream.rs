@@ -150,7 +150,20 @@ pub fn fetch_central(
                 central.preferred.store(i, Ordering::Relaxed);
                 return result.map_err(|e| scrub(e, &central.key));
             }
-            Attempt::Unavailable(e) => unavailable.push(e),
+            Attempt::Unavailable(e) => {
+                if n > 1 {
+                    let e = scrub(e.clone(), &central.key);
+                    crate::events::emit(
+                        crate::events::Level::Warn,
+                        appid,
+                        crate::events::kind::CENTRAL_UNAVAILABLE,
+                        e.status(),
+                        e.errcode(),
+                        format_args!("{e}; trying the next central server"),
+                    );
+                }
+                unavailable.push(e);
+            }
         }
     }
     let why: Vec<&str> = unavailable.iter().map(Error::message).collect();
@@ -181,7 +194,11 @@ fn central_once(
 ) -> Attempt {
     let agent = agent(options.timeout, server.loopback);
     let label = authority(&server.base);
-    let url = format!("{}/v1/token/{}", server.base, percent_encode(appid).as_str());
+    let url = format!(
+        "{}/v1/token/{}",
+        server.base,
+        percent_encode(appid).as_str()
+    );
     let auth = Zeroizing::new(format!("Bearer {}", key.expose()));
     let response = match call {
         CentralCall::Get => agent
@@ -209,8 +226,11 @@ fn central_once(
         }
     };
     let status = response.status().as_u16();
-    let body = match read_body(&mut response, &format!("central server {label}"), options.timeout)
-    {
+    let body = match read_body(
+        &mut response,
+        &format!("central server {label}"),
+        options.timeout,
+    ) {
         Ok(b) => b,
         Err(e) => return Attempt::Unavailable(e),
     };
@@ -241,7 +261,9 @@ fn central_error(http: u16, body: &[u8], label: &str, call: CentralCall<'_>) -> 
         401 | 403 => {
             let not_allowed = field("error").and_then(Value::as_str) == Some("app_not_allowed");
             Error::invalid(if not_allowed {
-                format!("central server {label}: central_key is not allowed for this app (HTTP {http})")
+                format!(
+                    "central server {label}: central_key is not allowed for this app (HTTP {http})"
+                )
             } else {
                 format!("central server {label} rejected central_key (HTTP {http})")
             })
@@ -249,7 +271,9 @@ fn central_error(http: u16, body: &[u8], label: &str, call: CentralCall<'_>) -> 
         429 => match call {
             CentralCall::Invalidate(_) => Error::new(
                 Status::RateLimited,
-                format!("central server {label} refused the refresh within its limits (HTTP 429){said}"),
+                format!(
+                    "central server {label} refused the refresh within its limits (HTTP 429){said}"
+                ),
             ),
             // A plain get is never RATE_LIMITED: to the client, a busy server is transient.
             CentralCall::Get => Error::new(
@@ -312,7 +336,9 @@ fn transport_error(e: ureq::Error, peer: &str, timeout: Duration) -> Error {
         U::Tls(msg) => format!("TLS error: {msg}"),
         U::Rustls(err) => format!("TLS error: {err}"),
         U::BodyExceedsLimit(_) => "response too large".to_owned(),
-        U::BadUri(_) => return Error::invalid(format!("{peer}: the options do not form a valid URL")),
+        U::BadUri(_) => {
+            return Error::invalid(format!("{peer}: the options do not form a valid URL"));
+        }
         U::Protocol(_) => "malformed HTTP from upstream".to_owned(),
         U::LargeResponseHeader(..) => "upstream response headers too large".to_owned(),
         _ => "HTTP transport failure".to_owned(),
@@ -409,7 +435,9 @@ pub(crate) fn scrub_text<'a>(text: &'a str, secret: &Secret) -> Cow<'a, str> {
             for (at, _) in text.match_indices(form) {
                 let end = at + form.len();
                 let word_edge = |b: Option<&u8>| b.is_none_or(|b| !b.is_ascii_alphanumeric());
-                if word_edge(at.checked_sub(1).and_then(|i| bytes.get(i))) && word_edge(bytes.get(end)) {
+                if word_edge(at.checked_sub(1).and_then(|i| bytes.get(i)))
+                    && word_edge(bytes.get(end))
+                {
                     masked[at..end].fill(true);
                 }
             }
@@ -504,7 +532,11 @@ fn common_runs(text: &[u8], form: &[u8]) -> Vec<usize> {
     let mut cur = vec![0usize; form.len() + 1];
     for i in (0..text.len()).rev() {
         for j in (0..form.len()).rev() {
-            cur[j] = if text[i] == form[j] { next[j + 1] + 1 } else { 0 };
+            cur[j] = if text[i] == form[j] {
+                next[j + 1] + 1
+            } else {
+                0
+            };
             best[i] = best[i].max(cur[j]);
         }
         std::mem::swap(&mut next, &mut cur);
@@ -593,6 +625,93 @@ mod tests {
         );
         assert_eq!(percent_encode("密").as_str(), "%E5%AF%86");
         assert_eq!(percent_encode("Az09-._~").as_str(), "Az09-._~");
+    }
+
+    #[test]
+    fn scrub_text_removes_runs_of_six_in_every_encoding() {
+        let s = Secret::new("ab cd+ef/gh");
+        for echo in [
+            "ab cd+ef/gh",
+            "ab%20cd%2Bef%2Fgh",
+            "ab%20cd%2bef%2fgh",
+            "ab+cd%2Bef%2Fgh",
+            "ab cd ef/gh",
+            "cd+ef/",
+        ] {
+            let text = format!("x={echo}&y=1");
+            let clean = scrub_text(&text, &s);
+            assert_eq!(clean, "x=***&y=1", "{echo}");
+        }
+        // Five characters are not a run worth a mask; unrelated text is left alone.
+        assert_eq!(scrub_text("cd+ef and more", &s), "cd+ef and more");
+        assert!(matches!(scrub_text("nothing here", &s), Cow::Borrowed(_)));
+        // JSON-escaped, as a server relaying it in a JSON string would.
+        let s = Secret::new(r#"q"uo\te!"#);
+        assert_eq!(scrub_text(r#"m: "q\"uo\\te!""#, &s), r#"m: "***""#);
+        // Multi-byte characters are masked whole, never split.
+        let s = Secret::new("密码abcdefg");
+        assert_eq!(scrub_text("k=码abcd!", &s), "k=***!");
+    }
+
+    #[test]
+    fn a_short_secret_is_masked_only_as_a_whole_word() {
+        let s = Secret::new("s");
+        assert_eq!(
+            scrub_text("token request to host failed", &s),
+            "token request to host failed"
+        );
+        assert_eq!(scrub_text("secret=s&x", &s), "secret=***&x");
+        assert_eq!(scrub_text("s", &s), "***");
+        let s = Secret::new("a+b");
+        assert_eq!(scrub_text("k=a%2Bb;", &s), "k=***;");
+    }
+
+    #[test]
+    fn authority_is_all_a_message_names() {
+        assert_eq!(authority("https://api.weixin.qq.com"), "api.weixin.qq.com");
+        assert_eq!(
+            authority("http://127.0.0.1:8080/prefix?q"),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(authority("https://u:p@h:1/x"), "h:1");
+    }
+
+    #[test]
+    fn central_errors_stay_within_the_closed_set() {
+        let get = CentralCall::Get;
+        for (http, body) in [
+            (500, r#"{"status":2}"#),
+            (500, r#"{"status":8}"#),
+            (502, r#"{"status":3}"#),
+            (503, r#"{"status":-1}"#),
+            (400, r#"{"status":2}"#),
+            (404, r#"{"status":3}"#),
+            (429, r#"{"status":9}"#),
+            (200, r#"{"status":1}"#),
+            (301, ""),
+            (401, "{}"),
+        ] {
+            let e = central_error(http, body.as_bytes(), "h:1", get);
+            assert!(
+                matches!(
+                    e.status(),
+                    Status::Network | Status::Protocol | Status::InvalidArgument
+                ),
+                "{http} {body}: {e:?}"
+            );
+            assert!(http == 401 || e.status() != Status::InvalidArgument);
+        }
+        let e = central_error(
+            502,
+            br#"{"status":4,"errcode":40164,"errmsg":"ip"}"#,
+            "h:1",
+            get,
+        );
+        assert_eq!((e.status(), e.errcode()), (Status::WechatError, 40164));
+        let e = central_error(401, br#"{"error":"app_not_allowed"}"#, "h:1", get);
+        assert!(e.message().contains("not allowed for this app"), "{e:?}");
+        let e = central_error(429, b"", "h:1", CentralCall::Invalidate(None));
+        assert_eq!(e.status(), Status::RateLimited);
     }
 
     #[test]

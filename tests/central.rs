@@ -38,12 +38,7 @@ impl Tokend {
 
     /// The same, with `extra` engine options for the app (TOML inline-table members, each
     /// preceded by a comma).
-    fn start_with(
-        fake: &wx_fake::FakeWechat,
-        appid: &str,
-        secret: &str,
-        extra: &str,
-    ) -> Tokend {
+    fn start_with(fake: &wx_fake::FakeWechat, appid: &str, secret: &str, extra: &str) -> Tokend {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -298,10 +293,7 @@ impl OddCentral {
                 let appid = path
                     .trim_start_matches("/v1/token/")
                     .trim_end_matches("/invalidate");
-                let (status, body) = answers
-                    .get(appid)
-                    .cloned()
-                    .unwrap_or((404, String::new()));
+                let (status, body) = answers.get(appid).cloned().unwrap_or((404, String::new()));
                 let _ = write!(
                     conn,
                     "HTTP/1.1 {status} Odd\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -329,7 +321,12 @@ fn odd_central_answers_map_onto_a_closed_set_of_statuses() {
         (404, r#"{"status":3}"#, WX_PROTOCOL, ""),
         (418, r#"{"status":0}"#, WX_PROTOCOL, ""),
         (200, r#"{"status":2}"#, WX_PROTOCOL, ""),
-        (200, r#"{"access_token":"","expires_in":7200}"#, WX_PROTOCOL, ""),
+        (
+            200,
+            r#"{"access_token":"","expires_in":7200}"#,
+            WX_PROTOCOL,
+            "",
+        ),
         (
             502,
             r#"{"error":"wechat_error","status":4,"errcode":45009,"errmsg":"quota"}"#,
@@ -337,9 +334,19 @@ fn odd_central_answers_map_onto_a_closed_set_of_statuses() {
             "quota",
         ),
         (502, r#"{"status":4,"errcode":0}"#, WX_NETWORK, ""),
-        (502, r#"{"status":5,"errmsg":"upstream down"}"#, WX_NETWORK, "upstream down"),
+        (
+            502,
+            r#"{"status":5,"errmsg":"upstream down"}"#,
+            WX_NETWORK,
+            "upstream down",
+        ),
         (502, r#"{"status":6}"#, WX_PROTOCOL, ""),
-        (503, r#"{"status":7,"errmsg":"store down"}"#, WX_STORE, "store down"),
+        (
+            503,
+            r#"{"status":7,"errmsg":"store down"}"#,
+            WX_STORE,
+            "store down",
+        ),
         (
             401,
             r#"{"error":"app_not_allowed","status":1,"errcode":0,"errmsg":"x"}"#,
@@ -376,8 +383,15 @@ fn odd_central_answers_map_onto_a_closed_set_of_statuses() {
         let rc = unsafe { wx_token_get(a.as_ptr(), buf.as_mut_ptr().cast(), buf.len(), &mut n) };
         let e = last_failure(rc);
         assert_eq!(rc, *want, "HTTP {status} {body}: {e:?}");
-        assert_eq!(n, 12345, "*out_len untouched on a failure: HTTP {status} {body}");
-        assert!(e.message.contains(says), "HTTP {status} {body}: {}", e.message);
+        assert_eq!(
+            n, 12345,
+            "*out_len untouched on a failure: HTTP {status} {body}"
+        );
+        assert!(
+            e.message.contains(says),
+            "HTTP {status} {body}: {}",
+            e.message
+        );
         assert!(
             !e.message.contains(key) && !e.message.contains("http://"),
             "{}",

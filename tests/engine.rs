@@ -744,11 +744,9 @@ fn capture_events(appid: &str) -> Arc<std::sync::Mutex<Vec<(String, i32, String)
     wx_token::events::set_sink(
         Some(Box::new(move |e: &wx_token::events::Event<'_>| {
             if e.app == appid {
-                s.lock().unwrap().push((
-                    e.kind.to_owned(),
-                    e.level as i32,
-                    e.message.to_owned(),
-                ));
+                s.lock()
+                    .unwrap()
+                    .push((e.kind.to_owned(), e.level as i32, e.message.to_owned()));
             }
         })),
         wx_token::events::Level::Debug,

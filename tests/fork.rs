@@ -159,7 +159,10 @@ fn child_forked_during_an_invalidation_does_not_inherit_the_report() {
             false
         }
     });
-    assert_eq!(code, 0, "the child's plain get is served WeChat's current token");
+    assert_eq!(
+        code, 0,
+        "the child's plain get is served WeChat's current token"
+    );
     let e = reporter.join().unwrap().unwrap_err();
     assert_eq!(e.status, wx_token::ffi::WX_RATE_LIMITED, "{e:?}");
     s.fake.set_delay_ms(0);
