@@ -288,26 +288,10 @@ impl App {
                     Some(cur) if cur.value() == stale => {}
                     _ => return Ok(()),
                 }
-                // [abi] #11 item 2: a report that would start a fetch is paced; beyond the
-                // pace the token stays in service. Client mode leaves this to the server,
-                // which may already hold a newer token and then answers without a fetch.
-                let config = self.config.load();
-                if config.options.central.is_none()
-                    && let Err(e) = self
-                        .passive
-                        .lock_ok()
-                        .try_acquire(Instant::now(), &config.options)
-                {
+                // [abi] #11 item 2: a report that would start a fetch is paced.
+                if let Err(e) = self.pace_passive_refresh() {
                     drop(st);
-                    events::emit(
-                        Level::Warn,
-                        &self.appid,
-                        events::kind::PASSIVE_REFRESH_LIMITED,
-                        e.status(),
-                        0,
-                        format_args!("{e}; the current token stays in service"),
-                    );
-                    return Err(e);
+                    return Err(self.passive_refresh_limited(e));
                 }
                 st.reject(stale);
                 self.withdraw();
@@ -332,6 +316,33 @@ impl App {
             Landing::Done(result) => result.map(drop),
             Landing::Superseded => Ok(()),
         }
+    }
+
+    /// [abi] Takes one of the passive refresh's slots (#11 item 2), for a report that is about
+    /// to start a fetch; beyond the pace the caller leaves the token in service. Client mode
+    /// leaves this to the central server, which may already hold a newer token and then
+    /// answers without a fetch. Called with `state` held.
+    fn pace_passive_refresh(&self) -> Result<(), Error> {
+        let config = self.config.load();
+        if config.options.central.is_some() {
+            return Ok(());
+        }
+        self.passive
+            .lock_ok()
+            .try_acquire(Instant::now(), &config.options)
+    }
+
+    /// Tells the operator that a report was refused by the pacing; called without `state`.
+    fn passive_refresh_limited(&self, e: Error) -> Error {
+        events::emit(
+            Level::Warn,
+            &self.appid,
+            events::kind::PASSIVE_REFRESH_LIMITED,
+            e.status(),
+            0,
+            format_args!("{e}; the current token stays in service"),
+        );
+        e
     }
 
     /// When the refresher should next look at this app, if it should at all: the refresh-ahead
@@ -500,10 +511,23 @@ impl App {
                 (false, None) => CentralCall::Get,
             };
             let requested_at = Instant::now();
-            let fetched = self
-                .counters
-                .timed(|| upstream::fetch_central(&self.appid, &config.options, central, call))?;
-            return Ok(Obtained::fetched(fetched, requested_at));
+            let fetch = |call| {
+                self.counters
+                    .timed(|| upstream::fetch_central(&self.appid, &config.options, central, call))
+            };
+            return match fetch(call) {
+                // [abi] The server refused the refresh within its limits: like a local
+                // refusal, only the reporter learns it, and the server's current token (a
+                // plain get) goes back into service instead of a cooldown of RATE_LIMITED.
+                Err(refused) if refused.status() == Status::RateLimited => {
+                    let fetched = fetch(CentralCall::Get)?;
+                    Ok(Obtained {
+                        refused: Some(refused),
+                        ..Obtained::fetched(fetched, requested_at)
+                    })
+                }
+                other => other.map(|fetched| Obtained::fetched(fetched, requested_at)),
+            };
         }
         let stable = config.options.endpoint == Endpoint::Stable;
         let requested_at = Instant::now();

@@ -260,8 +260,9 @@ fn client_mode_options_are_validated() {
 
 // ---- #11 item 5 and #12: what a client makes of a central server's answers ----
 
-/// A stand-in for a central server, written here: answers each `GET /v1/token/{appid}` (and
-/// its `/invalidate`) with the status and body scripted for that appid.
+/// A stand-in for a central server, written here: answers each `GET /v1/token/{appid}` and
+/// `POST /v1/token/{appid}/invalidate` with the status and body scripted for its path after
+/// `/v1/token/` (404 if none).
 struct OddCentral {
     base: String,
 }
@@ -290,10 +291,10 @@ impl OddCentral {
                 let mut body = vec![0; content_len];
                 let _ = reader.read_exact(&mut body);
                 let path = head.split_whitespace().nth(1).unwrap_or("");
-                let appid = path
-                    .trim_start_matches("/v1/token/")
-                    .trim_end_matches("/invalidate");
-                let (status, body) = answers.get(appid).cloned().unwrap_or((404, String::new()));
+                let (status, body) = answers
+                    .get(path.trim_start_matches("/v1/token/"))
+                    .cloned()
+                    .unwrap_or((404, String::new()));
                 let _ = write!(
                     conn,
                     "HTTP/1.1 {status} Odd\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -369,7 +370,17 @@ fn odd_central_answers_map_onto_a_closed_set_of_statuses() {
         .zip(&appids)
         .map(|((status, body, ..), appid)| (appid.clone(), (*status, (*body).to_owned())))
         .collect();
-    answers.insert(limited.clone(), (429, r#"{"status":9}"#.to_owned()));
+    answers.insert(
+        limited.clone(),
+        (
+            200,
+            r#"{"access_token":"tok-limited-1","expires_in":7200}"#.to_owned(),
+        ),
+    );
+    answers.insert(
+        format!("{limited}/invalidate"),
+        (429, r#"{"status":9}"#.to_owned()),
+    );
     let server = OddCentral::start(answers);
     let options = format!(
         r#"{{"central":"{}","central_key":"{key}","timeout_ms":2000}}"#,
@@ -398,11 +409,14 @@ fn odd_central_answers_map_onto_a_closed_set_of_statuses() {
             e.message
         );
     }
-    // Only an invalidation may be refused as RATE_LIMITED by the server.
+    // Only an invalidation may be refused as RATE_LIMITED by the server; the server's token
+    // then stays in service, and plain gets are served it.
     register_client(&limited, &options).unwrap();
-    let e = invalidate(&limited, None).unwrap_err();
+    assert_eq!(get(&limited).unwrap(), "tok-limited-1");
+    let e = invalidate(&limited, Some("tok-limited-1")).unwrap_err();
     assert_eq!(e.status, WX_RATE_LIMITED, "{e:?}");
     assert!(e.message.contains("429"), "{}", e.message);
+    assert_eq!(get(&limited).unwrap(), "tok-limited-1");
 }
 
 // ---- #10 item 8: several central servers, and failing over between them ----
