@@ -38,9 +38,14 @@ pub fn fetch(req: &Request<'_>) -> Result<Fetched, Error> {
     result.map_err(|e| scrub(e, req.secret))
 }
 
-fn agent(timeout: Duration, loopback: bool) -> ureq::Agent {
+/// With several central servers, a server that does not even accept a connection within this
+/// is passed over for the next one, instead of holding the request for the whole timeout_ms.
+const CENTRAL_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn agent(timeout: Duration, loopback: bool, connect: Option<Duration>) -> ureq::Agent {
     let mut cfg = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
+        .timeout_connect(connect.map(|c| c.min(timeout)))
         // A redirect would carry the secret (in the classic URL or the stable body) to a
         // host nobody configured; a 3xx is reported as an error instead.
         .max_redirects(0)
@@ -55,7 +60,7 @@ fn agent(timeout: Duration, loopback: bool) -> ureq::Agent {
 }
 
 fn send(req: &Request<'_>) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let agent = agent(req.options.timeout, req.options.loopback);
+    let agent = agent(req.options.timeout, req.options.loopback, None);
     let base = &req.options.api_base;
     let response = match req.options.endpoint {
         Endpoint::Classic => {
@@ -145,7 +150,8 @@ pub fn fetch_central(
     for k in 0..n {
         let i = (first + k) % n;
         let server = &central.servers[i];
-        match central_once(appid, options, server, &central.key, call) {
+        let connect = (n > 1).then_some(CENTRAL_CONNECT_TIMEOUT);
+        match central_once(appid, options, connect, server, &central.key, call) {
             Attempt::Answered(result) => {
                 central.preferred.store(i, Ordering::Relaxed);
                 return result.map_err(|e| scrub(e, &central.key));
@@ -188,11 +194,12 @@ enum Attempt {
 fn central_once(
     appid: &str,
     options: &Options,
+    connect: Option<Duration>,
     server: &CentralServer,
     key: &crate::secret::Secret,
     call: CentralCall<'_>,
 ) -> Attempt {
-    let agent = agent(options.timeout, server.loopback);
+    let agent = agent(options.timeout, server.loopback, connect);
     let label = authority(&server.base);
     let url = format!(
         "{}/v1/token/{}",

@@ -111,3 +111,19 @@ proptest! {
         check(&String::from_utf8_lossy(&bytes));
     }
 }
+
+#[test]
+fn deep_nesting_and_large_inputs_are_refused_without_overflowing_the_stack() {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    check(&deep);
+    let deep_object = format!(
+        r#"{}1{}"#,
+        r#"{"central":"#.repeat(50_000),
+        "}".repeat(50_000)
+    );
+    check(&deep_object);
+    let long_value = format!(r#"{{"api_base":"https://{}"}}"#, "a".repeat(60_000));
+    check(&long_value);
+    let many_urls: Vec<String> = (0..10_000).map(|i| format!("https://h{i}")).collect();
+    check(&serde_json::json!({"central": many_urls, "central_key": "k"}).to_string());
+}
