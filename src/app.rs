@@ -445,7 +445,9 @@ impl App {
                     match got.refused {
                         // [abi] #11 item 4: only the caller who asked for the refresh learns
                         // it was refused; a plain get is served the token WeChat calls current.
-                        Some(e) if reason != Reason::Demand => (Err(e.clone()), Some(e)),
+                        Some(e) if matches!(reason, Reason::Invalidated | Reason::Forced) => {
+                            (Err(e.clone()), Some(e))
+                        }
                         _ => (Ok(token), None),
                     }
                 }

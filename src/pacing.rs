@@ -249,6 +249,49 @@ mod tests {
     }
 
     #[test]
+    fn passive_limiter_follows_its_options() {
+        let o = Options {
+            passive_refresh_interval: Duration::from_secs(10),
+            passive_refresh_daily_limit: 3,
+            ..Options::default()
+        };
+        let mut l = PassiveLimiter::default();
+        let t0 = Instant::now();
+        l.try_acquire(t0, &o).unwrap();
+        let e = l.try_acquire(t0 + Duration::from_secs(9), &o).unwrap_err();
+        assert_eq!(e.status(), Status::RateLimited);
+        assert!(e.message().contains("retry in 2 s"), "{}", e.message());
+        l.try_acquire(t0 + Duration::from_secs(10), &o).unwrap();
+        l.try_acquire(t0 + Duration::from_secs(20), &o).unwrap();
+        let e = l.try_acquire(t0 + Duration::from_secs(30), &o).unwrap_err();
+        assert!(
+            e.message().contains("passive_refresh_daily_limit"),
+            "{}",
+            e.message()
+        );
+        l.try_acquire(t0 + DAY, &o).unwrap();
+        let never = Options {
+            passive_refresh_daily_limit: 0,
+            ..o
+        };
+        assert!(PassiveLimiter::default().try_acquire(t0, &never).is_err());
+    }
+
+    #[test]
+    fn client_mode_backoff_is_short_whatever_retry_max_says() {
+        let o = Options::parse(Some(
+            r#"{"central":"https://t.example","central_key":"k","retry_max_ms":60000}"#,
+        ))
+        .unwrap();
+        let now = Instant::now();
+        let mut f = Failure::after(None, Error::new(Status::Network, "x"), now, &o);
+        for _ in 0..20 {
+            f = Failure::after(Some(&f), Error::new(Status::Network, "x"), now, &o);
+        }
+        assert!(f.retry_at - now <= CENTRAL_PROBE_MAX);
+    }
+
+    #[test]
     fn jitter_is_in_unit_interval() {
         for _ in 0..1000 {
             let j = jitter();
