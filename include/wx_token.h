@@ -72,7 +72,10 @@ extern "C" {
 #define WX_PANIC 8
 
 /**
- * Refused locally to stay within WeChat's limits (forced refresh: one per 30 s, 20 a day).
+ * Refused to stay within limits, the token in service unchanged: WeChat's forced refresh
+ * (one per 30 s, 20 a day), the passive refresh pacing (options "passive_refresh_interval_secs"
+ * and "passive_refresh_daily_limit"), or, in client mode, the central server's limits.
+ * Only wx_token_invalidate returns it.
  */
 #define WX_RATE_LIMITED 9
 
@@ -93,15 +96,25 @@ extern "C" {
  * "error_cooldown_ms" (30000), and for sharing one token between processes and hosts:
  * "store" ("memory", the default; "file:/abs/dir"; "redis://[user:pass@]host:port/db" or
  * "rediss://..."), "store_prefix" ("wx_token:"), "lease_ms", "store_sync_ms" (10000),
- * "store_fallback_per_hour" (2); for client mode: "central" (the wx-tokend server's base URL,
- * https or loopback http) with "central_key" (this client's key for it). Unknown keys are
- * rejected with WX_INVALID_ARGUMENT.
+ * "store_fallback_per_hour" (2); for pacing the passive refresh (wx_token_invalidate of the
+ * current token; refused beyond these with WX_RATE_LIMITED): "passive_refresh_interval_secs"
+ * (30; at least this long between two such fetches, 0 to 86400) and
+ * "passive_refresh_daily_limit" (100 per rolling 24 h, 0 to 10000); for client mode:
+ * "central" (the wx-tokend server's base URL, https or loopback http; or several, as a JSON
+ * array of strings or one comma-separated string, tried in order and failed over between, at
+ * most 16) with "central_key" (this client's key for them). Unknown keys are rejected with
+ * WX_INVALID_ARGUMENT.
+ *
+ * `appid` must be 1 to 128 characters of `[A-Za-z0-9_.-]`, not starting with `.`: it names
+ * files and keys in shared stores, so the same rule holds whatever the store.
  *
  * The cached token survives re-registration unless the secret, api_base or endpoint changed.
  * Nothing is fetched here: the first wx_token_get does that. The secret is kept in memory
  * only, never logged or put in a message, and zeroized when replaced.
  *
- * Returns WX_OK or WX_INVALID_ARGUMENT.
+ * Returns WX_OK; WX_INVALID_ARGUMENT for a NULL or malformed argument, an appid outside the
+ * alphabet above, bad options_json, or a store that cannot be opened (e.g. a file store
+ * directory that cannot be created; the message says why); WX_PANIC for an internal bug.
  */
 int32_t wx_token_register(const char *appid,
                           const char *secret,
@@ -118,10 +131,13 @@ int32_t wx_token_register(const char *appid,
  * and on WX_BUFFER_TOO_SMALL (so `buf = NULL, buf_len = 0` asks for the size). Nothing is
  * written into `buf` unless WX_OK is returned. A token is at most WX_TOKEN_MAX_LEN bytes.
  *
- * Returns WX_OK, WX_BUFFER_TOO_SMALL, WX_INVALID_ARGUMENT, WX_UNKNOWN_APP, or the error of the
- * fetch (WX_WECHAT_ERROR, WX_NETWORK, WX_PROTOCOL). After a failure, calls within the backoff
- * (transient errors) or cooldown (terminal errors such as a bad secret) get the same error
- * without calling WeChat again.
+ * Returns WX_OK, WX_BUFFER_TOO_SMALL, WX_INVALID_ARGUMENT (bad arguments; in client mode also
+ * a central_key the central server refuses), WX_UNKNOWN_APP, or the error of the fetch:
+ * WX_WECHAT_ERROR, WX_NETWORK, WX_PROTOCOL, WX_STORE (a shared store, or the central server's);
+ * WX_PANIC for an internal bug. Never WX_RATE_LIMITED. In client mode, whatever the central
+ * server answers maps onto these (never WX_BUFFER_TOO_SMALL, WX_UNKNOWN_APP or WX_PANIC from
+ * its answer). After a failure, calls within the backoff (transient errors) or cooldown
+ * (terminal errors such as a bad secret) get the same error without calling WeChat again.
  */
 int32_t wx_token_get(const char *appid,
                      char *buf,
@@ -133,6 +149,7 @@ int32_t wx_token_get(const char *appid,
  * that cache it on their side (see wx_token_generation_counter).
  *
  * `out_generation` and `out_expires_in_ms` may be NULL; they are written only on WX_OK.
+ * Returns what wx_token_get returns.
  */
 int32_t wx_token_get_ex(const char *appid,
                         char *buf,
@@ -152,7 +169,15 @@ int32_t wx_token_get_ex(const char *appid,
  * if it hands back the rejected token again is force_refresh used, within WeChat's limits
  * (one per 30 s, 20 per day), else WX_RATE_LIMITED is returned and the token stays in service.
  *
- * `stale_token == NULL` forces a refresh, under the same limits (on either endpoint).
+ * Replacements started this way are paced per app ("passive_refresh_interval_secs", 30 s;
+ * "passive_refresh_daily_limit", 100 a day): beyond that WX_RATE_LIMITED is returned and the
+ * token stays in service. In client mode the central server paces them instead.
+ *
+ * `stale_token == NULL` forces a refresh, under WeChat's forced-refresh limits (on either
+ * endpoint).
+ *
+ * Returns WX_OK, WX_INVALID_ARGUMENT, WX_UNKNOWN_APP, WX_RATE_LIMITED, the error of the
+ * replacement fetch (WX_WECHAT_ERROR, WX_NETWORK, WX_PROTOCOL, WX_STORE), or WX_PANIC.
  */
 int32_t wx_token_invalidate(const char *appid,
                             const char *stale_token);
@@ -163,6 +188,8 @@ int32_t wx_token_invalidate(const char *appid,
  * for the life of the process. Read it with an atomic (or volatile) 64-bit load; a caller that
  * caches a token with the generation from wx_token_get_ex may keep using it while the counter
  * still equals that generation and the token has not expired.
+ *
+ * Returns WX_OK, WX_INVALID_ARGUMENT, WX_UNKNOWN_APP or WX_PANIC.
  */
 int32_t wx_token_generation_counter(const char *appid,
                                     const uint64_t **out_counter);
@@ -172,6 +199,8 @@ int32_t wx_token_generation_counter(const char *appid,
  * this process, for monitoring: {"fetches", "fetch_seconds_total", "last_fetch_seconds" (or
  * null), "tokens_from_store", "failures": [{"status", "errcode", "count"}]}. Same
  * `(buf, buf_len, out_len)` convention as wx_token_get. Never does I/O.
+ *
+ * Returns WX_OK, WX_BUFFER_TOO_SMALL, WX_INVALID_ARGUMENT, WX_UNKNOWN_APP or WX_PANIC.
  */
 int32_t wx_token_stats_json(const char *appid,
                             char *buf,
@@ -181,7 +210,7 @@ int32_t wx_token_stats_json(const char *appid,
 /**
  * Stops the background refresh thread and waits for refreshes in progress (each bounded by
  * its app's timeout_ms). Call it before unloading the library. Cached tokens stay usable, and
- * any later call into the library resumes background work. Returns WX_OK.
+ * any later call into the library resumes background work. Returns WX_OK (or WX_PANIC).
  */
 int32_t wx_token_shutdown(void);
 

@@ -57,13 +57,20 @@ impl std::fmt::Debug for TokenInfo {
     }
 }
 
-fn validate_appid(appid: &str) -> Result<(), Error> {
-    if appid.is_empty()
-        || appid.len() > MAX_APPID_LEN
-        || !appid.bytes().all(|b| b.is_ascii_graphic())
-    {
+/// Ids are file names in a file store and parts of keys in Redis, whatever store an app uses
+/// today: `[A-Za-z0-9_.-]`, 1 to 128 bytes, not starting with `.` (no hidden files, no `..`).
+/// A WeChat appid (`wx` and 16 hex digits) fits, and so does a label such as "acme.contacts".
+pub fn validate_appid(appid: &str) -> Result<(), Error> {
+    let ok = !appid.is_empty()
+        && appid.len() <= MAX_APPID_LEN
+        && !appid.starts_with('.')
+        && appid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !ok {
+        let shown: String = appid.chars().take(MAX_APPID_LEN).collect();
         return Err(Error::invalid(format!(
-            "appid must be 1 to {MAX_APPID_LEN} printable ASCII characters without spaces"
+            "appid {shown:?} is not valid: it must be 1 to {MAX_APPID_LEN} characters of [A-Za-z0-9_.-], not starting with '.'"
         )));
     }
     Ok(())

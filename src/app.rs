@@ -14,9 +14,10 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::error::Error;
+use crate::events::{self, Level};
 use crate::fork;
 use crate::options::{Endpoint, Options};
-use crate::pacing::{Failure, FallbackBudget, ForceLimiter};
+use crate::pacing::{Failure, FallbackBudget, ForceLimiter, PassiveLimiter};
 use crate::refresher;
 use crate::secret::Secret;
 use crate::source::{self, Need, Obtained, Outcome};
@@ -60,6 +61,8 @@ pub struct App {
     done: Condvar,
     /// Separate from `state` because fetches consult them while `state` is unlocked.
     force: Mutex<ForceLimiter>,
+    /// [abi] Paces fetches started by `invalidate(current token)` (#11 item 2).
+    passive: Mutex<PassiveLimiter>,
     fallback: Mutex<FallbackBudget>,
     counters: Counters,
 }
@@ -81,7 +84,8 @@ struct State {
     bg_failure: Option<Failure>,
     /// A token a caller reported as rejected by WeChat. stable_token's normal mode may hand
     /// the same one back; then, and only then, a forced refresh is worth WeChat's limits.
-    rejected: Option<Box<str>>,
+    /// Set only through `State::reject`, read only through `State::rejected_here`.
+    rejected: Option<Rejected>,
     /// With a shared store: when the store was last consulted, and a pause after finding its
     /// lease held by another process.
     synced_at: Option<Instant>,
@@ -91,9 +95,32 @@ struct State {
     config_epoch: u64,
 }
 
+/// [abi] A rejected token, and the fork epoch of the process where it was reported.
+struct Rejected {
+    token: Box<str>,
+    epoch: u64,
+}
+
 impl State {
     fn flight_live(&self) -> bool {
         self.flight == Some(fork::epoch())
+    }
+
+    /// Records `token` as reported rejected in this process.
+    fn reject(&mut self, token: &str) {
+        self.rejected = Some(Rejected {
+            token: token.into(),
+            epoch: fork::epoch(),
+        });
+    }
+
+    /// The rejected token, if reported in this very process: a fork child does not inherit its
+    /// parent's report (#11 item 4), which would make its plain gets chase a forced refresh.
+    fn rejected_here(&self) -> Option<&str> {
+        self.rejected
+            .as_ref()
+            .filter(|r| r.epoch == fork::epoch())
+            .map(|r| &*r.token)
     }
 }
 
@@ -145,6 +172,7 @@ impl App {
             state: Mutex::new(State::default()),
             done: Condvar::new(),
             force: Mutex::new(ForceLimiter::default()),
+            passive: Mutex::new(PassiveLimiter::default()),
             fallback: Mutex::new(FallbackBudget::default()),
             counters: Counters::default(),
         }
@@ -260,14 +288,19 @@ impl App {
                     Some(cur) if cur.value() == stale => {}
                     _ => return Ok(()),
                 }
-                st.rejected = Some(stale.into());
+                // [abi] #11 item 2: a report that would start a fetch is paced.
+                if let Err(e) = self.pace_passive_refresh() {
+                    drop(st);
+                    return Err(self.passive_refresh_limited(e));
+                }
+                st.reject(stale);
                 self.withdraw();
                 Reason::Invalidated
             }
             None => {
                 self.force.lock_ok().try_acquire(Instant::now())?;
                 if let Some(cur) = self.current.load_full() {
-                    st.rejected = Some(cur.value().into());
+                    st.reject(cur.value());
                     self.withdraw();
                 }
                 Reason::Forced
@@ -283,6 +316,33 @@ impl App {
             Landing::Done(result) => result.map(drop),
             Landing::Superseded => Ok(()),
         }
+    }
+
+    /// [abi] Takes one of the passive refresh's slots (#11 item 2), for a report that is about
+    /// to start a fetch; beyond the pace the caller leaves the token in service. Client mode
+    /// leaves this to the central server, which may already hold a newer token and then
+    /// answers without a fetch. Called with `state` held.
+    fn pace_passive_refresh(&self) -> Result<(), Error> {
+        let config = self.config.load();
+        if config.options.central.is_some() {
+            return Ok(());
+        }
+        self.passive
+            .lock_ok()
+            .try_acquire(Instant::now(), &config.options)
+    }
+
+    /// Tells the operator that a report was refused by the pacing; called without `state`.
+    fn passive_refresh_limited(&self, e: Error) -> Error {
+        events::emit(
+            Level::Warn,
+            &self.appid,
+            events::kind::PASSIVE_REFRESH_LIMITED,
+            e.status(),
+            0,
+            format_args!("{e}; the current token stays in service"),
+        );
+        e
     }
 
     /// When the refresher should next look at this app, if it should at all: the refresh-ahead
@@ -345,7 +405,7 @@ impl App {
         debug_assert!(st.flight_live());
         let config = self.config.load_full();
         let config_epoch = st.config_epoch;
-        let rejected = st.rejected.clone();
+        let rejected: Option<Box<str>> = st.rejected_here().map(Box::from);
         let need = match (reason, rejected.as_deref()) {
             (Reason::Background, _) => Need::Refresh,
             (_, Some(stale)) => Need::Replace(stale),
@@ -383,8 +443,12 @@ impl App {
                     st.synced_at = Some(now);
                     let token = self.install(got.fetched, got.requested_at);
                     match got.refused {
-                        Some(e) => (Err(e.clone()), Some(e)),
-                        None => (Ok(token), None),
+                        // [abi] #11 item 4: only the caller who asked for the refresh learns
+                        // it was refused; a plain get is served the token WeChat calls current.
+                        Some(e) if matches!(reason, Reason::Invalidated | Reason::Forced) => {
+                            (Err(e.clone()), Some(e))
+                        }
+                        _ => (Ok(token), None),
                     }
                 }
                 // Not a failure: whoever waited on this flight simply looks again.
@@ -400,6 +464,11 @@ impl App {
                 }
                 Outcome::Failed(e) => {
                     self.counters.failure(&e);
+                    if reason != Reason::Background {
+                        // [abi] #11 item 4: the report died with its flight; a later plain
+                        // get must not chase a forced refresh for it (RATE_LIMITED).
+                        st.rejected = None;
+                    }
                     let slot = if reason == Reason::Background {
                         &mut st.bg_failure
                     } else {
@@ -444,10 +513,23 @@ impl App {
                 (false, None) => CentralCall::Get,
             };
             let requested_at = Instant::now();
-            let fetched = self
-                .counters
-                .timed(|| upstream::fetch_central(&self.appid, &config.options, central, call))?;
-            return Ok(Obtained::fetched(fetched, requested_at));
+            let fetch = |call| {
+                self.counters
+                    .timed(|| upstream::fetch_central(&self.appid, &config.options, central, call))
+            };
+            return match fetch(call) {
+                // [abi] The server refused the refresh within its limits: like a local
+                // refusal, only the reporter learns it, and the server's current token (a
+                // plain get) goes back into service instead of a cooldown of RATE_LIMITED.
+                Err(refused) if refused.status() == Status::RateLimited => {
+                    let fetched = fetch(CentralCall::Get)?;
+                    Ok(Obtained {
+                        refused: Some(refused),
+                        ..Obtained::fetched(fetched, requested_at)
+                    })
+                }
+                other => other.map(|fetched| Obtained::fetched(fetched, requested_at)),
+            };
         }
         let stable = config.options.endpoint == Endpoint::Stable;
         let requested_at = Instant::now();
@@ -512,6 +594,7 @@ impl App {
     pub fn fork_lock(&'static self) {
         fork::hold(self.state.lock_ok());
         fork::hold(self.force.lock_ok());
+        fork::hold(self.passive.lock_ok());
         fork::hold(self.fallback.lock_ok());
         self.counters.fork_lock();
     }

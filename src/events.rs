@@ -63,6 +63,12 @@ pub mod kind {
     pub const STORE_RECOVERED: &str = "store_recovered";
     /// warn: a token was fetched directly from upstream because the store was unreachable.
     pub const FALLBACK_FETCH: &str = "fallback_fetch";
+    /// warn: `invalidate(current token)` refused by the passive refresh pacing (RATE_LIMITED);
+    /// the token stays in service. Repeats mean a caller reports a token WeChat still accepts.
+    pub const PASSIVE_REFRESH_LIMITED: &str = "passive_refresh_limited";
+    /// warn: a central server (client mode, several listed) could not be reached or failed on
+    /// its own; the next one listed was tried at once.
+    pub const CENTRAL_UNAVAILABLE: &str = "central_unavailable";
 }
 
 /// One event, borrowed for the duration of the sink call.

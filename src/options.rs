@@ -49,19 +49,46 @@ pub struct Options {
     /// How many times per hour an app may fetch directly from WeChat while its shared store is
     /// unreachable and it has no valid token: small, so a store outage cannot burn the quota.
     pub store_fallback_per_hour: u32,
+    /// Passive refresh pacing: the least time between two fetches started by
+    /// `invalidate(current token)`; a report within it is refused with RATE_LIMITED and the
+    /// current token stays in service. Zero disables the spacing (the daily budget remains).
+    pub passive_refresh_interval: Duration,
+    /// Passive refresh pacing: at most this many invalidation-driven fetches in any rolling
+    /// 24 hours (0: passive refresh always refused).
+    pub passive_refresh_daily_limit: u32,
     /// Client mode: tokens come from a central wx-tokend server instead of WeChat, so this
     /// process needs no AppSecret.
     pub central: Option<Central>,
 }
 
-/// Where the central token server is, and this client's key for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where the central token servers are, and this client's key for them.
+#[derive(Clone, Debug)]
 pub struct Central {
+    /// One or more servers, tried in order from the one that answered last (failover).
+    pub servers: Vec<CentralServer>,
+    pub key: Secret,
+    /// Index into `servers` of the one to try first: the last one that answered. Shared by
+    /// clones of these options (one app's fetches), not part of equality.
+    pub preferred: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl PartialEq for Central {
+    fn eq(&self, other: &Central) -> bool {
+        self.servers == other.servers && self.key == other.key
+    }
+}
+impl Eq for Central {}
+
+/// One central server: its base URL and whether it is on loopback.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CentralServer {
     /// Scheme, host and port, without a trailing slash (https, or http on loopback only).
     pub base: String,
-    pub key: Secret,
     pub loopback: bool,
 }
+
+/// The most central servers one client may list.
+pub const MAX_CENTRAL_SERVERS: usize = 16;
 
 impl Default for Options {
     fn default() -> Options {
@@ -78,6 +105,8 @@ impl Default for Options {
             lease: Duration::from_secs(10),
             store_sync: Duration::from_secs(10),
             store_fallback_per_hour: 2,
+            passive_refresh_interval: Duration::from_secs(30),
+            passive_refresh_daily_limit: 100,
             central: None,
         }
     }
@@ -98,8 +127,27 @@ struct RawOptions {
     lease_ms: Option<u64>,
     store_sync_ms: Option<u64>,
     store_fallback_per_hour: Option<u32>,
-    central: Option<String>,
+    passive_refresh_interval_secs: Option<u64>,
+    passive_refresh_daily_limit: Option<u64>,
+    central: Option<CentralUrls>,
     central_key: Option<String>,
+}
+
+/// `central`: one URL, several separated by commas, or a JSON array of URLs.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CentralUrls {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl CentralUrls {
+    fn into_list(self) -> Vec<String> {
+        match self {
+            CentralUrls::One(s) => s.split(',').map(|u| u.trim().to_owned()).collect(),
+            CentralUrls::Many(v) => v,
+        }
+    }
 }
 
 impl Options {
@@ -163,9 +211,29 @@ impl Options {
             o.store_fallback_per_hour =
                 in_range("store_fallback_per_hour", n.into(), 0, 60)? as u32;
         }
+        if let Some(s) = raw.passive_refresh_interval_secs {
+            o.passive_refresh_interval =
+                Duration::from_secs(in_range("passive_refresh_interval_secs", s, 0, 86_400)?);
+        }
+        if let Some(n) = raw.passive_refresh_daily_limit {
+            o.passive_refresh_daily_limit =
+                in_range("passive_refresh_daily_limit", n, 0, 10_000)? as u32;
+        }
         match (raw.central, raw.central_key) {
-            (Some(base), Some(key)) => {
-                let (base, loopback) = validate_url("central", &base)?;
+            (Some(urls), Some(key)) => {
+                let urls = urls.into_list();
+                if urls.is_empty() || urls.len() > MAX_CENTRAL_SERVERS {
+                    return Err(Error::invalid(format!(
+                        "options_json: central must list 1 to {MAX_CENTRAL_SERVERS} URLs"
+                    )));
+                }
+                let servers = urls
+                    .iter()
+                    .map(|u| {
+                        validate_url("central", u)
+                            .map(|(base, loopback)| CentralServer { base, loopback })
+                    })
+                    .collect::<Result<Vec<_>, Error>>()?;
                 if key.is_empty() || key.len() > 512 {
                     return Err(Error::invalid(
                         "options_json: central_key must be 1 to 512 bytes",
@@ -177,9 +245,9 @@ impl Options {
                     ));
                 }
                 o.central = Some(Central {
-                    base,
+                    servers,
                     key: Secret::new(&key),
-                    loopback,
+                    preferred: Default::default(),
                 });
             }
             (None, None) => {}
@@ -192,7 +260,15 @@ impl Options {
         let prefix = raw.store_prefix.as_deref().unwrap_or(DEFAULT_STORE_PREFIX);
         crate::store::check_prefix(prefix)?;
         if let Some(spec) = raw.store {
-            o.store = StoreSpec::parse(&spec, prefix, o.timeout)?;
+            // A store that cannot be opened is a configuration error at register, whatever
+            // the store reports (WX_STORE is not a status register returns).
+            o.store = StoreSpec::parse(&spec, prefix, o.timeout).map_err(|e| {
+                if e.status() == crate::Status::InvalidArgument {
+                    e
+                } else {
+                    Error::invalid(format!("options_json: store cannot be used: {e}"))
+                }
+            })?;
         } else if raw.store_prefix.is_some() {
             return Err(Error::invalid("options_json: store_prefix needs a store"));
         }
@@ -218,7 +294,8 @@ pub fn validate_api_base(base: &str) -> Result<(String, bool), Error> {
 }
 
 fn validate_url(key: &str, base: &str) -> Result<(String, bool), Error> {
-    let bad = |why: &str| Error::invalid(format!("options_json: {key} {base:?}: {why}"));
+    let shown = redact_userinfo(base);
+    let bad = |why: &str| Error::invalid(format!("options_json: {key} {shown:?}: {why}"));
     let (scheme, rest) = base
         .split_once("://")
         .ok_or_else(|| bad("expected https://host"))?;
@@ -244,6 +321,16 @@ fn validate_url(key: &str, base: &str) -> Result<(String, bool), Error> {
         _ => return Err(bad("scheme must be https")),
     }
     Ok((base.trim_end_matches('/').to_owned(), loopback))
+}
+
+/// `base` as it may be shown in a message: any userinfo (which may hold a password) replaced.
+fn redact_userinfo(base: &str) -> String {
+    let (scheme, rest) = base.split_once("://").unwrap_or(("", base));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => base.to_owned(),
+    }
 }
 
 /// The host part of `host[:port]` or `[v6]:port`, with the port checked to be numeric.
@@ -308,6 +395,50 @@ mod tests {
             let e = Options::parse(Some(bad)).unwrap_err();
             assert_eq!(e.status(), crate::Status::InvalidArgument, "{bad}");
         }
+    }
+
+    #[test]
+    fn central_takes_one_or_several_urls() {
+        let one = Options::parse(Some(
+            r#"{"central":"http://127.0.0.1:1/","central_key":"k"}"#,
+        ))
+        .unwrap();
+        let c = one.central.unwrap();
+        assert_eq!(c.servers.len(), 1);
+        assert_eq!(c.servers[0].base, "http://127.0.0.1:1");
+        for several in [
+            r#"{"central":"http://127.0.0.1:1, https://b.example:8443","central_key":"k"}"#,
+            r#"{"central":["http://127.0.0.1:1","https://b.example:8443"],"central_key":"k"}"#,
+        ] {
+            let c = Options::parse(Some(several)).unwrap().central.unwrap();
+            let bases: Vec<&str> = c.servers.iter().map(|s| s.base.as_str()).collect();
+            assert_eq!(bases, ["http://127.0.0.1:1", "https://b.example:8443"]);
+            assert!(c.servers[0].loopback && !c.servers[1].loopback);
+        }
+        let seventeen: Vec<String> = (0..17).map(|i| format!("https://h{i}")).collect();
+        for bad in [
+            r#"{"central":[],"central_key":"k"}"#.to_owned(),
+            r#"{"central":"https://a,","central_key":"k"}"#.to_owned(),
+            r#"{"central":["https://a",1],"central_key":"k"}"#.to_owned(),
+            r#"{"central":["https://a","http://10.0.0.1"],"central_key":"k"}"#.to_owned(),
+            serde_json::json!({"central": seventeen, "central_key": "k"}).to_string(),
+        ] {
+            assert!(Options::parse(Some(&bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn userinfo_is_never_echoed() {
+        let e = Options::parse(Some(
+            r#"{"central":"https://user:hunter2@tokens.internal","central_key":"k"}"#,
+        ))
+        .unwrap_err();
+        assert!(!e.message().contains("hunter2"), "{}", e.message());
+        assert!(
+            e.message().contains("***@tokens.internal"),
+            "{}",
+            e.message()
+        );
     }
 
     #[test]

@@ -11,6 +11,9 @@ use crate::status::Status;
 /// The longest a repeated terminal failure is answered from memory.
 const MAX_ERROR_COOLDOWN: Duration = Duration::from_secs(3600);
 
+/// The longest transient backoff of a client-mode app (see `Failure::after`).
+pub const CENTRAL_PROBE_MAX: Duration = Duration::from_millis(1500);
+
 /// The last failed fetch, answered to callers until `retry_at`.
 #[derive(Clone, Debug)]
 pub struct Failure {
@@ -32,10 +35,17 @@ impl Failure {
         let attempts = previous.map_or(1, |p| p.attempts.saturating_add(1));
         let doubling = 1u32 << (attempts - 1).min(20);
         let delay = if error.is_transient() {
-            let ceiling = options
+            let mut ceiling = options
                 .retry_min
                 .saturating_mul(doubling)
                 .min(options.retry_max);
+            if options.central.is_some() {
+                // Client mode probes its central servers briefly, whatever retry_max_ms says:
+                // a server that comes back is found within CENTRAL_PROBE_MAX (#10 item 8). The
+                // servers answer repeated failures from their own backoff, without upstream
+                // calls, so probing costs them a cheap request.
+                ceiling = ceiling.min(CENTRAL_PROBE_MAX);
+            }
             // "Equal jitter": at least half the step, so the backoff still grows.
             ceiling / 2 + ceiling.mul_f64(jitter() / 2.0)
         } else {
@@ -61,21 +71,28 @@ pub fn jitter() -> f64 {
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// WeChat allows stable_token's force_refresh at most once per 30 s and 20 times a day; we
-/// refuse locally instead of spending a call that WeChat would refuse (or count).
+/// A rolling record of recent events, for limits of the form "at most one per `spacing` and
+/// `daily` per rolling 24 hours". A rolling window is stricter than a calendar day, never looser.
 #[derive(Debug, Default)]
-pub struct ForceLimiter {
+struct Window {
     recent: VecDeque<Instant>,
 }
 
-pub const FORCE_MIN_SPACING: Duration = Duration::from_secs(30);
-pub const FORCE_DAILY_LIMIT: usize = 20;
-const DAY: Duration = Duration::from_secs(86_400);
+/// Why a `Window` refused an event.
+enum Refusal {
+    /// The last one was `since` ago, less than the spacing.
+    TooSoon { since: Duration, spacing: Duration },
+    /// The daily budget is spent.
+    Daily,
+}
 
-impl ForceLimiter {
-    /// Records a forced refresh at `now`, or says why it may not happen. A rolling 24-hour
-    /// window is stricter than WeChat's calendar day, never looser.
-    pub fn try_acquire(&mut self, now: Instant) -> Result<(), Error> {
+impl Window {
+    fn try_acquire(
+        &mut self,
+        now: Instant,
+        spacing: Duration,
+        daily: usize,
+    ) -> Result<(), Refusal> {
         while self
             .recent
             .front()
@@ -85,28 +102,80 @@ impl ForceLimiter {
         }
         if let Some(&last) = self.recent.back() {
             let since = now.saturating_duration_since(last);
-            if since < FORCE_MIN_SPACING {
-                return Err(Error::new(
-                    Status::RateLimited,
-                    format!(
-                        "forced refresh refused: the last one was {} s ago and WeChat allows one per {} s; retry in {} s",
-                        since.as_secs(),
-                        FORCE_MIN_SPACING.as_secs(),
-                        (FORCE_MIN_SPACING - since).as_secs() + 1
-                    ),
-                ));
+            if since < spacing {
+                return Err(Refusal::TooSoon { since, spacing });
             }
         }
-        if self.recent.len() >= FORCE_DAILY_LIMIT {
-            return Err(Error::new(
-                Status::RateLimited,
-                format!(
-                    "forced refresh refused: {FORCE_DAILY_LIMIT} in the last 24 h, WeChat's daily limit"
-                ),
-            ));
+        if self.recent.len() >= daily {
+            return Err(Refusal::Daily);
         }
         self.recent.push_back(now);
         Ok(())
+    }
+}
+
+impl Refusal {
+    /// The RATE_LIMITED error for a refused `what`, naming the limit that refused it.
+    fn error(&self, what: &str, (spacing_by, daily_by): (&str, &str), daily: usize) -> Error {
+        let message = match *self {
+            Refusal::TooSoon { since, spacing } => format!(
+                "{what} refused: the last one was {} s ago and {spacing_by} allows one per {} s; retry in {} s",
+                since.as_secs(),
+                spacing.as_secs(),
+                (spacing - since).as_secs() + 1
+            ),
+            Refusal::Daily => format!("{what} refused: {daily} in the last 24 h, {daily_by}"),
+        };
+        Error::new(Status::RateLimited, message)
+    }
+}
+
+/// WeChat allows stable_token's force_refresh at most once per 30 s and 20 times a day; we
+/// refuse locally instead of spending a call that WeChat would refuse (or count).
+#[derive(Debug, Default)]
+pub struct ForceLimiter(Window);
+
+pub const FORCE_MIN_SPACING: Duration = Duration::from_secs(30);
+pub const FORCE_DAILY_LIMIT: usize = 20;
+const DAY: Duration = Duration::from_secs(86_400);
+
+impl ForceLimiter {
+    /// Records a forced refresh at `now`, or says why it may not happen.
+    pub fn try_acquire(&mut self, now: Instant) -> Result<(), Error> {
+        self.0
+            .try_acquire(now, FORCE_MIN_SPACING, FORCE_DAILY_LIMIT)
+            .map_err(|r| {
+                r.error(
+                    "forced refresh",
+                    ("WeChat", "WeChat's daily limit"),
+                    FORCE_DAILY_LIMIT,
+                )
+            })
+    }
+}
+
+/// The passive refresh's own pace: fetches started because a caller reported the current
+/// token rejected (`passive_refresh_interval_secs`, `passive_refresh_daily_limit`). Without
+/// it a caller whose business API keeps answering 40001 for another reason would spend the
+/// classic endpoint's daily quota in seconds.
+#[derive(Debug, Default)]
+pub struct PassiveLimiter(Window);
+
+impl PassiveLimiter {
+    pub fn try_acquire(&mut self, now: Instant, options: &Options) -> Result<(), Error> {
+        let daily = options.passive_refresh_daily_limit as usize;
+        self.0
+            .try_acquire(now, options.passive_refresh_interval, daily)
+            .map_err(|r| {
+                r.error(
+                    "passive refresh",
+                    (
+                        "passive_refresh_interval_secs",
+                        "the limit set by passive_refresh_daily_limit",
+                    ),
+                    daily,
+                )
+            })
     }
 }
 
@@ -177,6 +246,49 @@ mod tests {
         let e = l.try_acquire(t).unwrap_err();
         assert!(e.message().contains("24 h"), "{}", e.message());
         l.try_acquire(t0 + DAY + Duration::from_secs(1)).unwrap();
+    }
+
+    #[test]
+    fn passive_limiter_follows_its_options() {
+        let o = Options {
+            passive_refresh_interval: Duration::from_secs(10),
+            passive_refresh_daily_limit: 3,
+            ..Options::default()
+        };
+        let mut l = PassiveLimiter::default();
+        let t0 = Instant::now();
+        l.try_acquire(t0, &o).unwrap();
+        let e = l.try_acquire(t0 + Duration::from_secs(9), &o).unwrap_err();
+        assert_eq!(e.status(), Status::RateLimited);
+        assert!(e.message().contains("retry in 2 s"), "{}", e.message());
+        l.try_acquire(t0 + Duration::from_secs(10), &o).unwrap();
+        l.try_acquire(t0 + Duration::from_secs(20), &o).unwrap();
+        let e = l.try_acquire(t0 + Duration::from_secs(30), &o).unwrap_err();
+        assert!(
+            e.message().contains("passive_refresh_daily_limit"),
+            "{}",
+            e.message()
+        );
+        l.try_acquire(t0 + DAY, &o).unwrap();
+        let never = Options {
+            passive_refresh_daily_limit: 0,
+            ..o
+        };
+        assert!(PassiveLimiter::default().try_acquire(t0, &never).is_err());
+    }
+
+    #[test]
+    fn client_mode_backoff_is_short_whatever_retry_max_says() {
+        let o = Options::parse(Some(
+            r#"{"central":"https://t.example","central_key":"k","retry_max_ms":60000}"#,
+        ))
+        .unwrap();
+        let now = Instant::now();
+        let mut f = Failure::after(None, Error::new(Status::Network, "x"), now, &o);
+        for _ in 0..20 {
+            f = Failure::after(Some(&f), Error::new(Status::Network, "x"), now, &o);
+        }
+        assert!(f.retry_at - now <= CENTRAL_PROBE_MAX);
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! One token request to WeChat (or anything speaking its protocol), and the parsing of its
 //! answer. Nothing here caches or retries: that is `app`'s job.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use serde_json::Value;
 use zeroize::Zeroizing;
 
 use crate::error::Error;
-use crate::options::{Central, Endpoint, Options};
+use crate::options::{Central, CentralServer, Endpoint, Options};
 use crate::secret::Secret;
 use crate::status::Status;
 
@@ -37,9 +38,14 @@ pub fn fetch(req: &Request<'_>) -> Result<Fetched, Error> {
     result.map_err(|e| scrub(e, req.secret))
 }
 
-fn agent(timeout: Duration, loopback: bool) -> ureq::Agent {
+/// With several central servers, a server that does not even accept a connection within this
+/// is passed over for the next one, instead of holding the request for the whole timeout_ms.
+const CENTRAL_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn agent(timeout: Duration, loopback: bool, connect: Option<Duration>) -> ureq::Agent {
     let mut cfg = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
+        .timeout_connect(connect.map(|c| c.min(timeout)))
         // A redirect would carry the secret (in the classic URL or the stable body) to a
         // host nobody configured; a 3xx is reported as an error instead.
         .max_redirects(0)
@@ -54,7 +60,7 @@ fn agent(timeout: Duration, loopback: bool) -> ureq::Agent {
 }
 
 fn send(req: &Request<'_>) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let agent = agent(req.options.timeout, req.options.loopback);
+    let agent = agent(req.options.timeout, req.options.loopback, None);
     let base = &req.options.api_base;
     let response = match req.options.endpoint {
         Endpoint::Classic => {
@@ -81,7 +87,8 @@ fn send(req: &Request<'_>) -> Result<Zeroizing<Vec<u8>>, Error> {
                 .send(body.as_slice())
         }
     };
-    let mut response = response.map_err(|e| transport_error(e, base, req.options.timeout))?;
+    let peer = authority(base);
+    let mut response = response.map_err(|e| transport_error(e, peer, req.options.timeout))?;
     let status = response.status().as_u16();
     if response.status().is_redirection() {
         return Err(Error::new(
@@ -95,12 +102,12 @@ fn send(req: &Request<'_>) -> Result<Zeroizing<Vec<u8>>, Error> {
             format!("upstream answered HTTP {status}"),
         ));
     }
-    read_body(&mut response, base, req.options.timeout)
+    read_body(&mut response, peer, req.options.timeout)
 }
 
 fn read_body(
     response: &mut ureq::http::Response<ureq::Body>,
-    base: &str,
+    peer: &str,
     timeout: Duration,
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
     response
@@ -114,7 +121,7 @@ fn read_body(
                 Status::Protocol,
                 format!("upstream response larger than {MAX_BODY_LEN} bytes"),
             ),
-            other => transport_error(other, base, timeout),
+            other => transport_error(other, peer, timeout),
         })
 }
 
@@ -126,17 +133,80 @@ pub enum CentralCall<'a> {
     Invalidate(Option<&'a str>),
 }
 
-/// One request to a central wx-tokend server (its API: docs/openapi/wx-tokend.yaml).
+/// One request to the central wx-tokend servers (their API: docs/openapi/wx-tokend.yaml),
+/// failing over between them: a server that cannot be reached, or that answers with a
+/// failure of its own (HTTP 5xx other than 502, which relays WeChat's answer), is passed over
+/// at once for the next one; the one that answers is tried first next time.
 pub fn fetch_central(
     appid: &str,
     options: &Options,
     central: &Central,
     call: CentralCall<'_>,
 ) -> Result<Fetched, Error> {
-    let agent = agent(options.timeout, central.loopback);
-    let base = &central.base;
-    let url = format!("{base}/v1/token/{}", percent_encode(appid).as_str());
-    let auth = Zeroizing::new(format!("Bearer {}", central.key.expose()));
+    use std::sync::atomic::Ordering;
+    let n = central.servers.len();
+    let first = central.preferred.load(Ordering::Relaxed) % n.max(1);
+    let mut unavailable = Vec::new();
+    for k in 0..n {
+        let i = (first + k) % n;
+        let server = &central.servers[i];
+        let connect = (n > 1).then_some(CENTRAL_CONNECT_TIMEOUT);
+        match central_once(appid, options, connect, server, &central.key, call) {
+            Attempt::Answered(result) => {
+                central.preferred.store(i, Ordering::Relaxed);
+                return result.map_err(|e| scrub(e, &central.key));
+            }
+            Attempt::Unavailable(e) => {
+                if n > 1 {
+                    let e = scrub(e.clone(), &central.key);
+                    crate::events::emit(
+                        crate::events::Level::Warn,
+                        appid,
+                        crate::events::kind::CENTRAL_UNAVAILABLE,
+                        e.status(),
+                        e.errcode(),
+                        format_args!("{e}; trying the next central server"),
+                    );
+                }
+                unavailable.push(e);
+            }
+        }
+    }
+    let why: Vec<&str> = unavailable.iter().map(Error::message).collect();
+    let e = match unavailable.len() {
+        1 => unavailable.swap_remove(0),
+        _ => Error::new(
+            Status::Network,
+            format!("no central server answered: {}", why.join("; ")),
+        ),
+    };
+    Err(scrub(e, &central.key))
+}
+
+/// How one central server took a request.
+enum Attempt {
+    /// It answered for the fleet: a token, or an error that another server would repeat.
+    Answered(Result<Fetched, Error>),
+    /// Unreachable, or failing on its own: worth trying the next server at once.
+    Unavailable(Error),
+}
+
+fn central_once(
+    appid: &str,
+    options: &Options,
+    connect: Option<Duration>,
+    server: &CentralServer,
+    key: &crate::secret::Secret,
+    call: CentralCall<'_>,
+) -> Attempt {
+    let agent = agent(options.timeout, server.loopback, connect);
+    let label = authority(&server.base);
+    let url = format!(
+        "{}/v1/token/{}",
+        server.base,
+        percent_encode(appid).as_str()
+    );
+    let auth = Zeroizing::new(format!("Bearer {}", key.expose()));
     let response = match call {
         CentralCall::Get => agent
             .get(&url)
@@ -152,51 +222,118 @@ pub fn fetch_central(
                     .as_bytes(),
             ),
     };
-    let result = response
-        .map_err(|e| transport_error(e, base, options.timeout))
-        .and_then(|mut response| {
-            let status = response.status().as_u16();
-            let body = read_body(&mut response, base, options.timeout)?;
-            match status {
-                200..=299 => parse_response(&body),
-                _ => Err(central_error(status, &body, base)),
-            }
-        });
-    result.map_err(|e| scrub(e, &central.key))
+    let mut response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            return Attempt::Unavailable(transport_error(
+                e,
+                &format!("central server {label}"),
+                options.timeout,
+            ));
+        }
+    };
+    let status = response.status().as_u16();
+    let body = match read_body(
+        &mut response,
+        &format!("central server {label}"),
+        options.timeout,
+    ) {
+        Ok(b) => b,
+        Err(e) => return Attempt::Unavailable(e),
+    };
+    match status {
+        200..=299 => Attempt::Answered(parse_response(&body)),
+        500 | 501 | 503..=599 => Attempt::Unavailable(central_error(status, &body, label, call)),
+        _ => Attempt::Answered(Err(central_error(status, &body, label, call))),
+    }
 }
 
-/// Turns the central server's error answer back into the engine error it reported, so that a
-/// client sees WeChat's errcode (and its transient or terminal nature) as if it had asked.
-fn central_error(http: u16, body: &[u8], base: &str) -> Error {
-    if http == 401 {
-        return Error::invalid(format!(
-            "central server {base} rejected central_key (HTTP 401)"
-        ));
-    }
+/// Maps the central server's error answer onto the statuses a client-mode call may return, so
+/// that a client sees WeChat's errcode (and its transient or terminal nature) as if it had
+/// asked. The set is closed: whatever a server (or something posing as one) answers, a
+/// client never gets BUFFER_TOO_SMALL, UNKNOWN_APP, PANIC or INVALID_ARGUMENT from a body, and
+/// a plain get never gets RATE_LIMITED.
+fn central_error(http: u16, body: &[u8], label: &str, call: CentralCall<'_>) -> Error {
     let v: Option<Value> = serde_json::from_slice(body).ok();
     let field = |k: &str| v.as_ref().and_then(|v| v.get(k));
-    let status = field("status")
-        .and_then(Value::as_i64)
-        .and_then(|c| Status::from_code(c as i32))
-        .filter(|s| *s != Status::Ok);
-    let errcode = field("errcode")
-        .and_then(Value::as_i64)
-        .and_then(|c| i32::try_from(c).ok())
-        .unwrap_or(0);
     let errmsg = sanitize_errmsg(field("errmsg").and_then(Value::as_str).unwrap_or(""));
-    match status {
-        Some(status) => Error::relayed(status, errcode, format!("central server {base}: {errmsg}")),
-        None => Error::new(
+    let said = if errmsg.is_empty() {
+        String::new()
+    } else {
+        format!(": {errmsg}")
+    };
+    match http {
+        // The key is configuration, checked locally by the HTTP status alone: INVALID_ARGUMENT
+        // like any other bad option. wx-tokend says which refusal it is in `error`.
+        401 | 403 => {
+            let not_allowed = field("error").and_then(Value::as_str) == Some("app_not_allowed");
+            Error::invalid(if not_allowed {
+                format!(
+                    "central server {label}: central_key is not allowed for this app (HTTP {http})"
+                )
+            } else {
+                format!("central server {label} rejected central_key (HTTP {http})")
+            })
+        }
+        429 => match call {
+            CentralCall::Invalidate(_) => Error::new(
+                Status::RateLimited,
+                format!(
+                    "central server {label} refused the refresh within its limits (HTTP 429){said}"
+                ),
+            ),
+            // A plain get is never RATE_LIMITED: to the client, a busy server is transient.
+            CentralCall::Get => Error::new(
+                Status::Network,
+                format!("central server {label} is limiting requests (HTTP 429){said}"),
+            ),
+        },
+        300..=399 => Error::new(
             Status::Network,
-            format!("central server {base} answered HTTP {http}"),
+            format!("central server {label} answered HTTP {http} (redirects are never followed)"),
+        ),
+        500..=599 => {
+            let status = field("status")
+                .and_then(Value::as_i64)
+                .and_then(|c| Status::from_code(i32::try_from(c).ok()?));
+            let errcode = field("errcode")
+                .and_then(Value::as_i64)
+                .and_then(|c| i32::try_from(c).ok())
+                .unwrap_or(0);
+            match status {
+                Some(Status::WechatError) if errcode != 0 => Error::relayed(
+                    Status::WechatError,
+                    errcode,
+                    format!("central server {label}{said}"),
+                ),
+                Some(s @ (Status::Network | Status::Protocol | Status::Store)) => {
+                    Error::relayed(s, 0, format!("central server {label}{said}"))
+                }
+                _ => Error::new(
+                    Status::Network,
+                    format!("central server {label} answered HTTP {http}"),
+                ),
+            }
+        }
+        _ => Error::new(
+            Status::Protocol,
+            format!("central server {label} answered HTTP {http}{said}"),
         ),
     }
+}
+
+/// `host[:port]` of a base URL: what messages name, never the URL itself (#11 item 7).
+fn authority(base: &str) -> &str {
+    let rest = base.split_once("://").map_or(base, |(_, r)| r);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let auth = &rest[..end];
+    auth.rsplit_once('@').map_or(auth, |(_, host)| host)
 }
 
 /// Describes a transport failure in our own words. ureq's own messages can quote the request
 /// URI (which holds the secret on the classic endpoint), so only variants known to be safe
 /// contribute text, and `scrub` runs over the result anyway.
-fn transport_error(e: ureq::Error, base: &str, timeout: Duration) -> Error {
+fn transport_error(e: ureq::Error, peer: &str, timeout: Duration) -> Error {
     use ureq::Error as U;
     let what = match e {
         U::Timeout(kind) => format!("timed out after {} ms ({kind})", timeout.as_millis()),
@@ -206,14 +343,16 @@ fn transport_error(e: ureq::Error, base: &str, timeout: Duration) -> Error {
         U::Tls(msg) => format!("TLS error: {msg}"),
         U::Rustls(err) => format!("TLS error: {err}"),
         U::BodyExceedsLimit(_) => "response too large".to_owned(),
-        U::BadUri(_) => return Error::invalid("api_base does not form a valid URL"),
+        U::BadUri(_) => {
+            return Error::invalid(format!("{peer}: the options do not form a valid URL"));
+        }
         U::Protocol(_) => "malformed HTTP from upstream".to_owned(),
         U::LargeResponseHeader(..) => "upstream response headers too large".to_owned(),
         _ => "HTTP transport failure".to_owned(),
     };
     Error::new(
         Status::Network,
-        format!("token request to {base} failed: {what}"),
+        format!("token request to {peer} failed: {what}"),
     )
 }
 
@@ -268,28 +407,148 @@ fn sanitize_errmsg(msg: &str) -> String {
     msg.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
-/// Removes the secret, raw or percent-encoded, from an error message: the last line of
-/// defence in case some layer below ever echoes a request.
+/// Removes the secret from an error, whatever layer put it there: WeChat's errmsg is rebuilt
+/// from its scrubbed text, any other message is scrubbed as a whole. See `scrub_text`.
 fn scrub(e: Error, secret: &Secret) -> Error {
+    if e.status() == Status::WechatError && !e.wechat_errmsg().is_empty() {
+        return match scrub_text(e.wechat_errmsg(), secret) {
+            Cow::Borrowed(_) => e,
+            Cow::Owned(clean) => Error::wechat(e.errcode(), &clean),
+        };
+    }
+    match scrub_text(e.message(), secret) {
+        Cow::Borrowed(_) => e,
+        Cow::Owned(clean) => Error::relayed(e.status(), e.errcode(), clean),
+    }
+}
+
+/// Secret text shorter than this is matched only as a whole word (see `scrub_text`).
+const MIN_SECRET_RUN: usize = 6;
+
+/// Replaces with `***` every run of `MIN_SECRET_RUN` or more bytes of `text` that also occurs
+/// in some encoding of the secret (raw, form-decoded, percent-encoded upper or lower case,
+/// form-encoded, JSON-escaped): an echo, even truncated or re-encoded, leaves at most 5
+/// characters of the secret in a message. A secret shorter than that is replaced only where
+/// it stands as a whole word, so that a secret like "s" never garbles a message.
+pub(crate) fn scrub_text<'a>(text: &'a str, secret: &Secret) -> Cow<'a, str> {
     let raw = secret.expose();
-    if raw.is_empty() {
-        return e;
+    if raw.is_empty() || text.is_empty() {
+        return Cow::Borrowed(text);
     }
-    let encoded = percent_encode(raw);
-    let msg = e.message();
-    if !msg.contains(raw) && !msg.contains(encoded.as_str()) {
-        return e;
-    }
-    match e.status() {
-        // WeChat's errmsg is kept verbatim elsewhere; here it echoed the secret, so drop it.
-        Status::WechatError => {
-            Error::wechat(e.errcode(), "(errmsg withheld: it echoed the secret)")
+    let bytes = text.as_bytes();
+    let mut masked = vec![false; bytes.len()];
+    if raw.len() < MIN_SECRET_RUN {
+        for form in [raw, percent_encode(raw).as_str()] {
+            for (at, _) in text.match_indices(form) {
+                let end = at + form.len();
+                let word_edge = |b: Option<&u8>| b.is_none_or(|b| !b.is_ascii_alphanumeric());
+                if word_edge(at.checked_sub(1).and_then(|i| bytes.get(i)))
+                    && word_edge(bytes.get(end))
+                {
+                    masked[at..end].fill(true);
+                }
+            }
         }
-        status => Error::new(
-            status,
-            msg.replace(raw, "***").replace(encoded.as_str(), "***"),
-        ),
+    } else {
+        for form in secret_forms(raw) {
+            for (i, run) in common_runs(bytes, form.as_bytes()).into_iter().enumerate() {
+                if run >= MIN_SECRET_RUN {
+                    masked[i..i + run].fill(true);
+                }
+            }
+        }
     }
+    if !masked.contains(&true) {
+        return Cow::Borrowed(text);
+    }
+    // Widen each masked run to whole characters, then replace it.
+    for i in 0..bytes.len() {
+        if masked[i] && !text.is_char_boundary(i) {
+            let mut j = i;
+            while !text.is_char_boundary(j) {
+                j -= 1;
+            }
+            masked[j..i].fill(true);
+        }
+    }
+    for i in (0..bytes.len()).rev() {
+        if masked[i] && i + 1 < bytes.len() && !text.is_char_boundary(i + 1) {
+            masked[i + 1] = true;
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        let m = masked[i];
+        while i < bytes.len() && masked[i] == m {
+            i += 1;
+        }
+        if m {
+            out.push_str("***");
+        } else {
+            out.push_str(&text[start..i]);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The encodings in which a secret may come back in an answer.
+fn secret_forms(raw: &str) -> Vec<Zeroizing<String>> {
+    let upper = percent_encode(raw);
+    let lower = Zeroizing::new(lowercase_escapes(&upper));
+    // application/x-www-form-urlencoded: spaces as '+'.
+    let form_upper = Zeroizing::new(upper.replace("%20", "+"));
+    let form_lower = Zeroizing::new(lower.replace("%20", "+"));
+    let json = Zeroizing::new(serde_json::to_string(raw).unwrap_or_default());
+    vec![
+        Zeroizing::new(raw.to_owned()),
+        // What a server that form-decodes the raw secret sees: '+' as a space.
+        Zeroizing::new(raw.replace('+', " ")),
+        upper,
+        lower,
+        form_upper,
+        form_lower,
+        Zeroizing::new(json.trim_matches('"').to_owned()),
+    ]
+}
+
+/// `%AB` escapes in lower case.
+fn lowercase_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut hex_left = 0;
+    for c in s.chars() {
+        if hex_left > 0 {
+            out.push(c.to_ascii_lowercase());
+            hex_left -= 1;
+        } else {
+            if c == '%' {
+                hex_left = 2;
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// For each position of `text`, the length of the longest run starting there that occurs
+/// somewhere in `form` (dynamic programming over suffixes, O(|text| x |form|)).
+fn common_runs(text: &[u8], form: &[u8]) -> Vec<usize> {
+    let mut best = vec![0; text.len()];
+    let mut next = vec![0usize; form.len() + 1];
+    let mut cur = vec![0usize; form.len() + 1];
+    for i in (0..text.len()).rev() {
+        for j in (0..form.len()).rev() {
+            cur[j] = if text[i] == form[j] {
+                next[j + 1] + 1
+            } else {
+                0
+            };
+            best[i] = best[i].max(cur[j]);
+        }
+        std::mem::swap(&mut next, &mut cur);
+    }
+    best
 }
 
 /// RFC 3986 percent-encoding of everything but unreserved characters: a secret may hold
@@ -373,6 +632,93 @@ mod tests {
         );
         assert_eq!(percent_encode("密").as_str(), "%E5%AF%86");
         assert_eq!(percent_encode("Az09-._~").as_str(), "Az09-._~");
+    }
+
+    #[test]
+    fn scrub_text_removes_runs_of_six_in_every_encoding() {
+        let s = Secret::new("ab cd+ef/gh");
+        for echo in [
+            "ab cd+ef/gh",
+            "ab%20cd%2Bef%2Fgh",
+            "ab%20cd%2bef%2fgh",
+            "ab+cd%2Bef%2Fgh",
+            "ab cd ef/gh",
+            "cd+ef/",
+        ] {
+            let text = format!("x={echo}&y=1");
+            let clean = scrub_text(&text, &s);
+            assert_eq!(clean, "x=***&y=1", "{echo}");
+        }
+        // Five characters are not a run worth a mask; unrelated text is left alone.
+        assert_eq!(scrub_text("cd+ef and more", &s), "cd+ef and more");
+        assert!(matches!(scrub_text("nothing here", &s), Cow::Borrowed(_)));
+        // JSON-escaped, as a server relaying it in a JSON string would.
+        let s = Secret::new(r#"q"uo\te!"#);
+        assert_eq!(scrub_text(r#"m: "q\"uo\\te!""#, &s), r#"m: "***""#);
+        // Multi-byte characters are masked whole, never split.
+        let s = Secret::new("密码abcdefg");
+        assert_eq!(scrub_text("k=码abcd!", &s), "k=***!");
+    }
+
+    #[test]
+    fn a_short_secret_is_masked_only_as_a_whole_word() {
+        let s = Secret::new("s");
+        assert_eq!(
+            scrub_text("token request to host failed", &s),
+            "token request to host failed"
+        );
+        assert_eq!(scrub_text("secret=s&x", &s), "secret=***&x");
+        assert_eq!(scrub_text("s", &s), "***");
+        let s = Secret::new("a+b");
+        assert_eq!(scrub_text("k=a%2Bb;", &s), "k=***;");
+    }
+
+    #[test]
+    fn authority_is_all_a_message_names() {
+        assert_eq!(authority("https://api.weixin.qq.com"), "api.weixin.qq.com");
+        assert_eq!(
+            authority("http://127.0.0.1:8080/prefix?q"),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(authority("https://u:p@h:1/x"), "h:1");
+    }
+
+    #[test]
+    fn central_errors_stay_within_the_closed_set() {
+        let get = CentralCall::Get;
+        for (http, body) in [
+            (500, r#"{"status":2}"#),
+            (500, r#"{"status":8}"#),
+            (502, r#"{"status":3}"#),
+            (503, r#"{"status":-1}"#),
+            (400, r#"{"status":2}"#),
+            (404, r#"{"status":3}"#),
+            (429, r#"{"status":9}"#),
+            (200, r#"{"status":1}"#),
+            (301, ""),
+            (401, "{}"),
+        ] {
+            let e = central_error(http, body.as_bytes(), "h:1", get);
+            assert!(
+                matches!(
+                    e.status(),
+                    Status::Network | Status::Protocol | Status::InvalidArgument
+                ),
+                "{http} {body}: {e:?}"
+            );
+            assert!(http == 401 || e.status() != Status::InvalidArgument);
+        }
+        let e = central_error(
+            502,
+            br#"{"status":4,"errcode":40164,"errmsg":"ip"}"#,
+            "h:1",
+            get,
+        );
+        assert_eq!((e.status(), e.errcode()), (Status::WechatError, 40164));
+        let e = central_error(401, br#"{"error":"app_not_allowed"}"#, "h:1", get);
+        assert!(e.message().contains("not allowed for this app"), "{e:?}");
+        let e = central_error(429, b"", "h:1", CentralCall::Invalidate(None));
+        assert_eq!(e.status(), Status::RateLimited);
     }
 
     #[test]

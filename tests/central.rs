@@ -33,13 +33,19 @@ struct Tokend {
 impl Tokend {
     /// Starts wx-tokend for `appid` (secret from an environment variable) on a free port.
     fn start(fake: &wx_fake::FakeWechat, appid: &str, secret: &str) -> Tokend {
+        Tokend::start_with(fake, appid, secret, "")
+    }
+
+    /// The same, with `extra` engine options for the app (TOML inline-table members, each
+    /// preceded by a comma).
+    fn start_with(fake: &wx_fake::FakeWechat, appid: &str, secret: &str, extra: &str) -> Tokend {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let config =
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("tokend-{appid}.toml"));
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("tokend-{appid}-{port}.toml"));
         std::fs::write(
             &config,
             format!(
@@ -48,7 +54,7 @@ impl Tokend {
 [[app]]
 appid = "{appid}"
 secret_env = "WX_TEST_TOKEND_SECRET"
-options = {{ api_base = "{}", endpoint = "classic", retry_min_ms = 50, error_cooldown_ms = 300 }}
+options = {{ api_base = "{}", endpoint = "classic", retry_min_ms = 50, error_cooldown_ms = 300{extra} }}
 
 [[client]]
 name = "tests"
@@ -250,4 +256,251 @@ fn client_mode_options_are_validated() {
         r#"{"central":"https://tokens.internal:8443","central_key":"k"}"#,
     )
     .unwrap();
+}
+
+// ---- #11 item 5 and #12: what a client makes of a central server's answers ----
+
+/// A stand-in for a central server, written here: answers each `GET /v1/token/{appid}` and
+/// `POST /v1/token/{appid}/invalidate` with the status and body scripted for its path after
+/// `/v1/token/` (404 if none).
+struct OddCentral {
+    base: String,
+}
+
+impl OddCentral {
+    fn start(answers: std::collections::HashMap<String, (u16, String)>) -> OddCentral {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut head = String::new();
+                let mut content_len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        content_len = v.trim().parse().unwrap_or(0);
+                    }
+                    head.push_str(&line);
+                }
+                let mut body = vec![0; content_len];
+                let _ = reader.read_exact(&mut body);
+                let path = head.split_whitespace().nth(1).unwrap_or("");
+                let (status, body) = answers
+                    .get(path.trim_start_matches("/v1/token/"))
+                    .cloned()
+                    .unwrap_or((404, String::new()));
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status} Odd\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        OddCentral { base }
+    }
+}
+
+#[test]
+fn odd_central_answers_map_onto_a_closed_set_of_statuses() {
+    let key = "odd-key-0123456789abcdef";
+    let cases: Vec<(u16, &str, i32, &str)> = vec![
+        (500, r#"{"status":2}"#, WX_NETWORK, ""),
+        (500, r#"{"status":3,"errmsg":"x"}"#, WX_NETWORK, ""),
+        (500, r#"{"status":1}"#, WX_NETWORK, ""),
+        (500, r#"{"status":8}"#, WX_NETWORK, ""),
+        (503, r#"{"status":2}"#, WX_NETWORK, ""),
+        (599, "not json", WX_NETWORK, ""),
+        (302, "", WX_NETWORK, ""),
+        (429, r#"{"status":9}"#, WX_NETWORK, "429"),
+        (400, r#"{"status":1,"errmsg":"bad"}"#, WX_PROTOCOL, ""),
+        (404, r#"{"status":3}"#, WX_PROTOCOL, ""),
+        (418, r#"{"status":0}"#, WX_PROTOCOL, ""),
+        (200, r#"{"status":2}"#, WX_PROTOCOL, ""),
+        (
+            200,
+            r#"{"access_token":"","expires_in":7200}"#,
+            WX_PROTOCOL,
+            "",
+        ),
+        (
+            502,
+            r#"{"error":"wechat_error","status":4,"errcode":45009,"errmsg":"quota"}"#,
+            WX_WECHAT_ERROR,
+            "quota",
+        ),
+        (502, r#"{"status":4,"errcode":0}"#, WX_NETWORK, ""),
+        (
+            502,
+            r#"{"status":5,"errmsg":"upstream down"}"#,
+            WX_NETWORK,
+            "upstream down",
+        ),
+        (502, r#"{"status":6}"#, WX_PROTOCOL, ""),
+        (
+            503,
+            r#"{"status":7,"errmsg":"store down"}"#,
+            WX_STORE,
+            "store down",
+        ),
+        (
+            401,
+            r#"{"error":"app_not_allowed","status":1,"errcode":0,"errmsg":"x"}"#,
+            WX_INVALID_ARGUMENT,
+            "not allowed for this app",
+        ),
+        (
+            401,
+            r#"{"error":"unauthorized","status":1,"errcode":0,"errmsg":"missing or invalid client key"}"#,
+            WX_INVALID_ARGUMENT,
+            "rejected central_key",
+        ),
+    ];
+    let appids: Vec<String> = (0..cases.len())
+        .map(|i| unique_appid(&format!("odd{i}")))
+        .collect();
+    let limited = unique_appid("oddlimited");
+    let mut answers: std::collections::HashMap<String, (u16, String)> = cases
+        .iter()
+        .zip(&appids)
+        .map(|((status, body, ..), appid)| (appid.clone(), (*status, (*body).to_owned())))
+        .collect();
+    answers.insert(
+        limited.clone(),
+        (
+            200,
+            r#"{"access_token":"tok-limited-1","expires_in":7200}"#.to_owned(),
+        ),
+    );
+    answers.insert(
+        format!("{limited}/invalidate"),
+        (429, r#"{"status":9}"#.to_owned()),
+    );
+    let server = OddCentral::start(answers);
+    let options = format!(
+        r#"{{"central":"{}","central_key":"{key}","timeout_ms":2000}}"#,
+        server.base
+    );
+    for ((status, body, want, says), appid) in cases.iter().zip(&appids) {
+        register_client(appid, &options).unwrap();
+        let a = cstr(appid);
+        let mut buf = [0u8; WX_TOKEN_MAX_LEN + 1];
+        let mut n = 12345usize;
+        let rc = unsafe { wx_token_get(a.as_ptr(), buf.as_mut_ptr().cast(), buf.len(), &mut n) };
+        let e = last_failure(rc);
+        assert_eq!(rc, *want, "HTTP {status} {body}: {e:?}");
+        assert_eq!(
+            n, 12345,
+            "*out_len untouched on a failure: HTTP {status} {body}"
+        );
+        assert!(
+            e.message.contains(says),
+            "HTTP {status} {body}: {}",
+            e.message
+        );
+        assert!(
+            !e.message.contains(key) && !e.message.contains("http://"),
+            "{}",
+            e.message
+        );
+    }
+    // Only an invalidation may be refused as RATE_LIMITED by the server; the server's token
+    // then stays in service, and plain gets are served it.
+    register_client(&limited, &options).unwrap();
+    assert_eq!(get(&limited).unwrap(), "tok-limited-1");
+    let e = invalidate(&limited, Some("tok-limited-1")).unwrap_err();
+    assert_eq!(e.status, WX_RATE_LIMITED, "{e:?}");
+    assert!(e.message.contains("429"), "{}", e.message);
+    assert_eq!(get(&limited).unwrap(), "tok-limited-1");
+}
+
+// ---- #10 item 8: several central servers, and failing over between them ----
+
+/// Runs a store_peer client process once and returns the fingerprint it printed.
+fn peer_fingerprint(appid: &str, options: &str) -> String {
+    let out = Command::new(bin("examples/store_peer"))
+        .args(["--appid", appid, "--options", options, "--threads", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn clients_fail_over_between_central_servers_and_find_a_returning_one() {
+    let s = Setup::new("failover", FakeConfig::default());
+    // Two servers for one app share one store: else each would fetch (and, on the classic
+    // endpoint, end the other's token).
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("failover-{}", s.appid));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let store = format!(r#", store = "file:{}""#, dir.display());
+    let mut a = Tokend::start_with(&s.fake, &s.appid, &s.secret, &store);
+    let mut b = Tokend::start_with(&s.fake, &s.appid, &s.secret, &store);
+    let both = |first: &Tokend, second: &Tokend| {
+        format!(
+            r#"{{"central":["{}","{}"],"central_key":"{CLIENT_KEY}"}}"#,
+            first.base(),
+            second.base()
+        )
+    };
+
+    let fp = peer_fingerprint(&s.appid, &both(&a, &b));
+    assert_eq!(s.fetches(), 1);
+    a.stop();
+    // The first server is gone: the next one answers, from the shared store.
+    assert_eq!(peer_fingerprint(&s.appid, &both(&a, &b)), fp);
+    a.restart();
+    b.stop();
+    // Comma-separated works too.
+    let comma = format!(
+        r#"{{"central":"{},{}","central_key":"{CLIENT_KEY}"}}"#,
+        b.base(),
+        a.base()
+    );
+    assert_eq!(peer_fingerprint(&s.appid, &comma), fp);
+    assert_eq!(s.fetches(), 1, "no extra fetch through any failover");
+
+    // A long-running client, with the default retry_max_ms (60 s), while both are down.
+    a.stop();
+    register_client(&s.appid, &both(&b, &a)).unwrap();
+    let down_until = std::time::Instant::now() + std::time::Duration::from_secs(4);
+    while std::time::Instant::now() < down_until {
+        assert_eq!(get(&s.appid).unwrap_err().status, WX_NETWORK);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    a.restart();
+    let back = std::time::Instant::now();
+    assert!(
+        eventually(3, || get(&s.appid).is_ok()),
+        "a returning server is found within about 2 s"
+    );
+    eprintln!("found the returning server after {:?}", back.elapsed());
+    let t1 = get(&s.appid).unwrap();
+    assert_eq!(fingerprint(&t1), fp);
+    assert_eq!(s.fetches(), 1);
+
+    // The client now uses `a`; `b` returns and `a` dies: the passive refresh goes to `b`.
+    b.restart();
+    // `b` learns the store's token (a server that has not cached it yet ignores reports of it).
+    let only_b = format!(
+        r#"{{"central":"{}","central_key":"{CLIENT_KEY}"}}"#,
+        b.base()
+    );
+    assert_eq!(peer_fingerprint(&s.appid, &only_b), fp);
+    a.stop();
+    invalidate(&s.appid, Some(&t1)).unwrap();
+    let t2 = get(&s.appid).unwrap();
+    assert_ne!(t2, t1);
+    assert!(s.fake.is_valid(&t2));
+    assert_eq!(s.fetches(), 2, "one fetch, for the invalidation");
 }

@@ -734,3 +734,259 @@ fn try_get_info_answers_only_without_waiting() {
             .is_err()
     );
 }
+
+// ---- #11: hardening of the ABI's edges ----
+
+/// Events for `appid` only (tests share the process-wide sink; each keeps its own app's).
+fn capture_events(appid: &str) -> Arc<std::sync::Mutex<Vec<(String, i32, String)>>> {
+    let seen: Arc<std::sync::Mutex<Vec<(String, i32, String)>>> = Arc::default();
+    let (s, appid) = (seen.clone(), appid.to_owned());
+    wx_token::events::set_sink(
+        Some(Box::new(move |e: &wx_token::events::Event<'_>| {
+            if e.app == appid {
+                s.lock()
+                    .unwrap()
+                    .push((e.kind.to_owned(), e.level as i32, e.message.to_owned()));
+            }
+        })),
+        wx_token::events::Level::Debug,
+    );
+    seen
+}
+
+#[test]
+fn passive_refresh_is_paced_with_the_classic_endpoint() {
+    // 500 x (get, invalidate(current)) once made 501 fetches in 0.27 s.
+    let s = Setup::new("passivepace", cfg());
+    s.register(r#""endpoint":"classic""#);
+    let events = capture_events(&s.appid);
+    let t1 = get(&s.appid).unwrap();
+    let mut refused = 0;
+    for _ in 0..200 {
+        let t = get(&s.appid).unwrap();
+        match invalidate(&s.appid, Some(&t)) {
+            Ok(()) => {}
+            Err(e) => {
+                assert_eq!(e.status, WX_RATE_LIMITED, "{e:?}");
+                assert!(
+                    e.message.contains("passive_refresh_interval_secs"),
+                    "{}",
+                    e.message
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(s.fetches(), 2, "one invalidation-driven fetch per 30 s");
+    assert_eq!(refused, 199);
+    let t2 = get(&s.appid).unwrap();
+    assert_ne!(t1, t2);
+    assert!(s.fake.is_valid(&t2), "the current token stays in service");
+    let events = events.lock().unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(k, level, _)| k == "passive_refresh_limited" && *level == 2)
+            .count(),
+        199,
+        "{events:?}"
+    );
+    assert!(events.iter().all(|(_, _, m)| !m.contains(&t2)));
+}
+
+#[test]
+fn passive_refresh_has_a_daily_budget() {
+    let s = Setup::new("passivedaily", cfg());
+    s.register(
+        r#""endpoint":"classic","passive_refresh_interval_secs":0,"passive_refresh_daily_limit":3"#,
+    );
+    get(&s.appid).unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let t = get(&s.appid).unwrap();
+        statuses.push(invalidate(&s.appid, Some(&t)).map_err(|e| e.status));
+    }
+    assert_eq!(statuses[..3], [Ok(()), Ok(()), Ok(())]);
+    assert!(statuses[3..].iter().all(|r| *r == Err(WX_RATE_LIMITED)));
+    assert_eq!(s.fetches(), 4);
+    assert!(s.fake.is_valid(&get(&s.appid).unwrap()));
+    for bad in [
+        r#""passive_refresh_interval_secs":-1"#,
+        r#""passive_refresh_interval_secs":86401"#,
+        r#""passive_refresh_daily_limit":10001"#,
+    ] {
+        let e = register(&s.appid, &s.secret, Some(&s.options(bad))).unwrap_err();
+        assert_eq!(e.status, WX_INVALID_ARGUMENT, "{bad}");
+    }
+}
+
+#[test]
+fn a_plain_get_never_answers_rate_limited_after_a_failed_invalidation() {
+    let s = Setup::new("norategets", cfg());
+    s.register("");
+    get(&s.appid).unwrap();
+    invalidate(&s.appid, None).unwrap(); // spends the forced refresh of the next 30 s
+    let t2 = get(&s.appid).unwrap();
+    s.fake.push_fault(Fault::new(FaultKind::Busy));
+    let e = invalidate(&s.appid, Some(&t2)).unwrap_err();
+    assert_eq!((e.status, e.errcode), (WX_WECHAT_ERROR, -1), "{e:?}");
+    // WeChat, asked in normal mode, still calls t2 current: a plain get is served it, it never
+    // chases the forced refresh the failed report wanted.
+    let mut got = None;
+    assert!(eventually(3, || match get(&s.appid) {
+        Ok(t) => {
+            got = Some(t);
+            true
+        }
+        Err(e) => {
+            assert_ne!(e.status, WX_RATE_LIMITED, "{e:?}");
+            false
+        }
+    }));
+    assert_eq!(got.as_deref(), Some(t2.as_str()));
+    assert_eq!(s.fake.app_stats(&s.appid).force_requests, 1);
+}
+
+#[test]
+fn ids_are_validated_at_register_whatever_the_store() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("ids-{}", std::process::id()));
+    let s = Setup::new("ids", cfg());
+    let file = format!(r#""store":"file:{}""#, dir.display());
+    for extra in ["", file.as_str()] {
+        for bad in [
+            "../x",
+            "a/b",
+            ".hidden",
+            "..",
+            "wx*",
+            "a b",
+            "wx:1",
+            "wx\u{7f}",
+            "密",
+            "",
+            &"x".repeat(129),
+        ] {
+            let e = register(bad, &s.secret, Some(&s.options(extra))).unwrap_err();
+            assert_eq!(e.status, WX_INVALID_ARGUMENT, "{bad:?} {extra}");
+            assert!(e.message.contains("[A-Za-z0-9_.-]"), "{}", e.message);
+        }
+        for good in [
+            format!("acme.contacts_{}", std::process::id()),
+            format!("wx-1.2_{}", std::process::id()),
+            format!("{}{}", "x".repeat(120), std::process::id() % 10_000_000),
+        ] {
+            register(&good, &s.secret, Some(&s.options(extra)))
+                .unwrap_or_else(|e| panic!("{good}: {e:?}"));
+        }
+    }
+    // A store that cannot be opened: a status register lists, with a message saying why.
+    let e = register(
+        &s.appid,
+        &s.secret,
+        Some(&s.options(r#""store":"file:/proc/self/x""#)),
+    )
+    .unwrap_err();
+    assert_eq!(e.status, WX_INVALID_ARGUMENT, "{e:?}");
+    assert!(e.message.contains("store"), "{}", e.message);
+}
+
+/// Every run of 6 characters of `s`.
+fn windows6(s: &str) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    chars.windows(6).map(|w| w.iter().collect()).collect()
+}
+
+fn pct(s: &str, lower: bool, form: bool) -> String {
+    let mut out = String::new();
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else if form && b == b' ' {
+            out.push('+');
+        } else if lower {
+            out.push_str(&format!("%{b:02x}"));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn echoed_secrets_are_scrubbed_in_every_encoding() {
+    let secret = "Zq9+Vx/Kw 7&Jm=Pt%Lr密Hy";
+    let s = Setup::with_secret("echo", secret, cfg());
+    let encodings = [
+        secret.to_owned(),
+        pct(secret, false, false),
+        pct(secret, true, false),
+        pct(secret, false, true),
+        secret.replace('+', " "), // form-decoded by the server
+    ];
+    // Each echoed whole, and truncated to a middle part of 8 characters.
+    let mut echoes: Vec<String> = encodings.to_vec();
+    echoes.extend(
+        encodings
+            .iter()
+            .map(|e| e.chars().skip(3).take(8).collect::<String>()),
+    );
+    for (i, echo) in echoes.iter().enumerate() {
+        for ep in ["classic", "stable"] {
+            let appid = format!("{}_{i}_{ep}", s.appid);
+            s.fake.add_app(&appid, secret);
+            s.fake.push_fault(
+                Fault::new(FaultKind::Errcode)
+                    .with_errcode(40125)
+                    .with_errmsg(&format!("invalid appsecret {echo} hint: [{echo}]"))
+                    .for_app(&appid),
+            );
+            register(
+                &appid,
+                secret,
+                Some(&s.options(&format!(r#""endpoint":"{ep}""#))),
+            )
+            .unwrap();
+            let e = get(&appid).unwrap_err();
+            assert_eq!((e.status, e.errcode), (WX_WECHAT_ERROR, 40125), "{e:?}");
+            assert!(e.errmsg.starts_with("invalid appsecret "), "{}", e.errmsg);
+            for text in [&e.message, &e.errmsg] {
+                for enc in &encodings {
+                    for w in windows6(enc) {
+                        assert!(!text.contains(&w), "echo {i} leaks {w:?}: {text}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_short_secret_never_garbles_a_message() {
+    let s = Setup::with_secret("shortsecret", "s", cfg());
+    s.fake.push_fault(
+        Fault::new(FaultKind::Errcode)
+            .with_errcode(40125)
+            .with_errmsg("invalid appsecret, secret=s&appid=x"),
+    );
+    s.register(r#""endpoint":"classic""#);
+    let e = get(&s.appid).unwrap_err();
+    assert_eq!(e.errmsg, "invalid appsecret, secret=***&appid=x", "{e:?}");
+    assert!(e.message.contains("invalid appsecret"), "{}", e.message);
+    // A transport error names the host, never a URL (which holds the secret on classic).
+    let refused = unique_appid("shortrefused");
+    register(
+        &refused,
+        "s",
+        Some(r#"{"api_base":"http://127.0.0.1:1","endpoint":"classic"}"#),
+    )
+    .unwrap();
+    let e = get(&refused).unwrap_err();
+    assert_eq!(e.status, WX_NETWORK);
+    assert!(
+        e.message.contains("token request to 127.0.0.1:1 failed") && !e.message.contains("http"),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains("***"), "{}", e.message);
+}

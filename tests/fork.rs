@@ -96,7 +96,8 @@ fn child_forked_while_the_refresher_and_waiters_sleep_keeps_working() {
     // entries in parking_lot's global wait queue and could spin forever once a new thread
     // reused a dead one's memory. The engine's locks are std futexes now.
     let s = Setup::new("forkparked", FakeConfig::default());
-    s.register(r#""endpoint":"classic""#);
+    // Three invalidations in a row per child: the passive refresh pacing is not under test.
+    s.register(r#""endpoint":"classic","passive_refresh_interval_secs":0"#);
     let base = s.fake.base_url();
     let t1 = get(&s.appid).unwrap();
     // Park threads on the app's condition variable: one fetch in flight, others waiting on it.
@@ -134,4 +135,36 @@ fn child_forked_while_the_refresher_and_waiters_sleep_keeps_working() {
     for w in waiters {
         assert!(w.join().unwrap().is_ok());
     }
+}
+
+#[test]
+fn child_forked_during_an_invalidation_does_not_inherit_the_report() {
+    // #11 item 4: 20 of 29 children of such a parent answered RATE_LIMITED to a plain get.
+    let s = Setup::new("forkreport", FakeConfig::default());
+    s.register("");
+    get(&s.appid).unwrap();
+    invalidate(&s.appid, None).unwrap(); // the forced refresh of the next 30 s is spent
+    let t2 = get(&s.appid).unwrap();
+    s.fake.set_delay_ms(1000);
+    let (appid, stale) = (s.appid.clone(), t2.clone());
+    // WeChat hands t2 back in normal mode and the force is refused: RATE_LIMITED, for this
+    // caller only.
+    let reporter = thread::spawn(move || invalidate(&appid, Some(&stale)));
+    thread::sleep(Duration::from_millis(300)); // the report's fetch is in flight now
+    let base = s.fake.base_url();
+    let code = in_child(|| match get(&s.appid) {
+        Ok(t) => t == t2 && valid_via_http(&base, &t),
+        Err(e) => {
+            eprintln!("child's plain get: {e:?}");
+            false
+        }
+    });
+    assert_eq!(
+        code, 0,
+        "the child's plain get is served WeChat's current token"
+    );
+    let e = reporter.join().unwrap().unwrap_err();
+    assert_eq!(e.status, wx_token::ffi::WX_RATE_LIMITED, "{e:?}");
+    s.fake.set_delay_ms(0);
+    assert_eq!(get(&s.appid).unwrap(), t2);
 }

@@ -253,7 +253,7 @@ fn redis_outage_serves_valid_tokens_limits_direct_fetches_and_recovers() {
         return eprintln!("redis-server not installed: skipped");
     };
     let s = Setup::new("outage", FakeConfig::default());
-    s.register(&format!(r#""store":"{}","endpoint":"classic","store_fallback_per_hour":1,"timeout_ms":500,"store_sync_ms":100"#, redis.url()));
+    s.register(&format!(r#""store":"{}","endpoint":"classic","store_fallback_per_hour":1,"timeout_ms":500,"store_sync_ms":100,"passive_refresh_interval_secs":0"#, redis.url()));
     let t1 = get(&s.appid).unwrap();
     redis.stop();
     // A valid token keeps being served, store syncs failing in the background meanwhile.

@@ -357,9 +357,10 @@ void with_token_result_shapes() {
     CHECK_EQ(calls, 2);
     CHECK_EQ(r.errcode, 0);
     CHECK_EQ(r.body, std::string("x"));
-    // A tuple whose last element is the errcode.
+    // A tuple whose last element is the errcode. (A fresh app for each shape: the engine paces
+    // passive refreshes of one app to one per 30 s.)
     calls = 0;
-    const auto t = wx_token::with_token(app, [&](const std::string& tok) {
+    const auto t = wx_token::with_token(new_app("shapes_tuple"), [&](const std::string& tok) {
         return std::make_tuple(tok.size(), std::string("y"), ++calls == 1 ? 40014L : 0L);
     });
     CHECK_EQ(calls, 2);
@@ -367,7 +368,7 @@ void with_token_result_shapes() {
     // An explicit extractor for a type the wrapper knows nothing about.
     calls = 0;
     const opaque o = wx_token::with_token(
-        app, [&](const std::string&) { return opaque{++calls == 1 ? 40001 : 7}; },
+        new_app("shapes_opaque"), [&](const std::string&) { return opaque{++calls == 1 ? 40001 : 7}; },
         [](const opaque& x) { return x.code; });
     CHECK_EQ(calls, 2);
     CHECK_EQ(o.code, 7);

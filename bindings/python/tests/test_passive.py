@@ -68,7 +68,8 @@ class ApiError(Exception):
 
 
 def test_exception_with_errcode_is_retried_once(fake, new_app) -> None:
-    appid = new_app("pr_exc")
+    # Two passive refreshes in a row: the engine's pacing is not under test here.
+    appid = new_app("pr_exc", passive_refresh_interval_secs=0)
     calls: List[str] = []
 
     def flaky(token: str) -> str:
