@@ -199,7 +199,10 @@ mod tests {
                 .unwrap_err(),
             Denied::Unauthenticated
         );
-        assert_eq!(a.authorize(None, "wx1").unwrap_err(), Denied::Unauthenticated);
+        assert_eq!(
+            a.authorize(None, "wx1").unwrap_err(),
+            Denied::Unauthenticated
+        );
     }
 
     #[test]

@@ -64,9 +64,9 @@ fn masked(v: &Value) -> std::borrow::Cow<'_, Value> {
     use std::borrow::Cow;
     match v {
         Value::String(s) if s.contains('@') => Cow::Owned(Value::from(mask_userinfo(s))),
-        Value::Array(a) if a.iter().any(|x| !x.is_number()) => {
-            Cow::Owned(Value::Array(a.iter().map(|x| masked(x).into_owned()).collect()))
-        }
+        Value::Array(a) if a.iter().any(|x| !x.is_number()) => Cow::Owned(Value::Array(
+            a.iter().map(|x| masked(x).into_owned()).collect(),
+        )),
         Value::Object(o) => Cow::Owned(Value::Object(
             o.iter()
                 .map(|(k, x)| (k.clone(), masked(x).into_owned()))
@@ -165,7 +165,9 @@ mod tests {
     #[test]
     fn userinfo_is_masked_everywhere() {
         assert_eq!(
-            mask_userinfo("store redis://u:p%40ss@10.0.0.5:6379/0 and https://x:y@h, https://h/a@b"),
+            mask_userinfo(
+                "store redis://u:p%40ss@10.0.0.5:6379/0 and https://x:y@h, https://h/a@b"
+            ),
             "store redis://***@10.0.0.5:6379/0 and https://***@h, https://h/a@b"
         );
         assert_eq!(mask_userinfo("no url @ all"), "no url @ all");
@@ -174,7 +176,10 @@ mod tests {
             "t",
             "error",
             "bad central http://me:pw@h:1",
-            &[("error", json!("rediss://:pw@r/1")), ("list", json!(["http://q:pw@x"]))],
+            &[
+                ("error", json!("rediss://:pw@r/1")),
+                ("list", json!(["http://q:pw@x"])),
+            ],
         );
         assert!(!l.contains("pw"), "{l}");
     }

@@ -64,7 +64,10 @@ pub fn on_sighup(
 fn reload(state: &State, path: &Path, running: &Listening) {
     log::info(
         "reloading configuration",
-        &[("signal", json!("SIGHUP")), ("config", json!(path.display().to_string()))],
+        &[
+            ("signal", json!("SIGHUP")),
+            ("config", json!(path.display().to_string())),
+        ],
     );
     let failed = |e: String| {
         log::error(

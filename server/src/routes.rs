@@ -226,7 +226,10 @@ async fn dispatch(
                 Ok(c) => c,
                 Err(resp) => return resp,
             };
-            if let Err(wait) = state.limiter.take(&client.name, Budget::Requests, &client.limits) {
+            if let Err(wait) = state
+                .limiter
+                .take(&client.name, Budget::Requests, &client.limits)
+            {
                 // Never 429 on a plain GET: a client must not take a throttle for WeChat's
                 // forced-refresh limit. 503 with Retry-After is "transient, come back".
                 note.error = Some("busy");
@@ -274,7 +277,10 @@ async fn dispatch(
                 Ok(c) => c,
                 Err(resp) => return resp,
             };
-            if let Err(wait) = state.limiter.take(&client.name, Budget::Requests, &client.limits) {
+            if let Err(wait) = state
+                .limiter
+                .take(&client.name, Budget::Requests, &client.limits)
+            {
                 note.error = Some("rate_limited");
                 return rate_limited("too many requests with this client key", wait);
             }

@@ -40,7 +40,8 @@ pub struct Server {
 }
 
 /// What a shed plain-HTTP connection is told before it is closed.
-const SHED_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+const SHED_RESPONSE: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
 Cache-Control: no-store\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 78\r\n\r\n\
 {\"error\":\"busy\",\"status\":5,\"errcode\":0,\"errmsg\":\"too many connections; retry\"}";
 
