@@ -200,11 +200,11 @@ fn raise_fd_limit(max_connections: usize) {
         }
     }
     // Headroom for the listener, store connections, files and the runtime.
-    if (lim.rlim_cur as u64) < max_connections as u64 + 64 {
+    if lim.rlim_cur < max_connections as u64 + 64 {
         log::warn(
             "the open-file limit is below max_connections + 64; raise LimitNOFILE",
             &[
-                ("limit", json!(lim.rlim_cur as u64)),
+                ("limit", json!(lim.rlim_cur)),
                 ("max_connections", json!(max_connections)),
             ],
         );

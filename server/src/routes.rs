@@ -643,4 +643,125 @@ mod tests {
             StatusCode::INTERNAL_SERVER_ERROR
         );
     }
+
+    #[test]
+    fn invalidate_bodies() {
+        assert_eq!(parse_invalidate_body(b"{}").unwrap(), None);
+        assert_eq!(
+            parse_invalidate_body(br#" {"stale_token":null} "#).unwrap(),
+            None
+        );
+        assert_eq!(
+            parse_invalidate_body(br#"{"stale_token":"t"}"#).unwrap(),
+            Some("t".into())
+        );
+        for bad in [
+            &br#"{"stale_token":"x","stale_token":null}"#[..],
+            br#"{"stale_token":null,"stale_\u0074oken":"x"}"#,
+            b"[]",
+            b"[null]",
+            b"",
+            b"null",
+            br#"{"stale":"x"}"#,
+            br#"{"stale_token":5}"#,
+            br#"{} {}"#,
+        ] {
+            assert!(
+                parse_invalidate_body(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    /// Property tests of everything the server parses from a request (the fuzz target of
+    /// issue 11): bounded to a few thousand cases, so they run in CI with the unit tests.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn json_ish() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("{"),
+                Just("}"),
+                Just("["),
+                Just("]"),
+                Just(":"),
+                Just(","),
+                Just(" "),
+                Just("null"),
+                Just("1"),
+                Just("\"stale_token\""),
+                Just("\"stale_\\u0074oken\""),
+                Just("\"stale\""),
+                Just("\"x\""),
+                Just("\"\\\""),
+            ];
+            proptest::collection::vec(piece, 0..14).prop_map(|v| v.concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 3000,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            #[test]
+            fn any_bytes_parse_or_fail_cleanly(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let _ = parse_invalidate_body(&body);
+            }
+
+            #[test]
+            fn an_accepted_body_is_an_object_with_at_most_stale_token(body in json_ish()) {
+                if let Ok(stale) = parse_invalidate_body(body.as_bytes()) {
+                    let v: Value = serde_json::from_str(&body).expect("accepted only if JSON");
+                    let obj = v.as_object().expect("accepted only if an object");
+                    prop_assert!(obj.keys().all(|k| k == "stale_token"));
+                    prop_assert_eq!(stale.as_deref(), obj.get("stale_token").and_then(Value::as_str));
+                }
+            }
+
+            #[test]
+            fn duplicate_keys_are_always_refused(
+                a in proptest::option::of(".{0,20}"),
+                b in proptest::option::of(".{0,20}"),
+                escaped in any::<bool>(),
+            ) {
+                let second = if escaped { "stale_\\u0074oken" } else { "stale_token" };
+                let body = format!(
+                    "{{\"stale_token\":{},\"{second}\":{}}}",
+                    serde_json::to_string(&a).unwrap(),
+                    serde_json::to_string(&b).unwrap()
+                );
+                prop_assert!(parse_invalidate_body(body.as_bytes()).is_err(), "{}", body);
+            }
+
+            #[test]
+            fn a_token_round_trips(token in "\\PC{0,80}") {
+                let body = json!({"stale_token": token}).to_string();
+                prop_assert_eq!(parse_invalidate_body(body.as_bytes()).unwrap(), Some(token));
+            }
+
+            #[test]
+            fn routes_yield_one_nonempty_path_segment(path in "(/[a-z0-9%._-]{0,8}){0,5}") {
+                match route(&path) {
+                    Some(Route::Token(a)) | Some(Route::Invalidate(a)) => {
+                        prop_assert!(!a.is_empty() && !a.contains('/'), "{}", a);
+                        prop_assert!(path.starts_with("/v1/token/"));
+                    }
+                    Some(Route::Healthz) => prop_assert_eq!(path.as_str(), "/healthz"),
+                    Some(Route::Metrics) => prop_assert_eq!(path.as_str(), "/metrics"),
+                    None => {}
+                }
+            }
+
+            #[test]
+            fn bearer_keys_are_trimmed_and_nonempty(header in proptest::collection::vec(any::<u8>(), 0..64)) {
+                if let Some(k) = auth::bearer(Some(&header)) {
+                    prop_assert!(!k.is_empty() && k.trim() == k);
+                }
+            }
+        }
+    }
 }

@@ -434,7 +434,7 @@ pub fn raise_fd_limit() -> u64 {
         lim.rlim_cur = lim.rlim_max;
         libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur as u64
+        lim.rlim_cur
     }
 }
 
