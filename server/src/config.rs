@@ -37,6 +37,8 @@ pub const DEFAULT_INVALIDATION_BURST: u32 = 10;
 pub const MAX_SECRET_FILE: u64 = 64 * 1024;
 /// The configuration file itself.
 pub const MAX_CONFIG_FILE: u64 = 1024 * 1024;
+/// A TLS certificate chain or key.
+pub const MAX_PEM_FILE: u64 = 1024 * 1024;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -577,7 +579,7 @@ fn from_env(env: &dyn Fn(&str) -> Option<String>, var: &str, what: &str) -> Resu
 /// Reads a regular file of at most `limit` bytes, returning its text and mode. Opened
 /// non-blocking (a FIFO must not hang the open) and checked on the open file, so that what is
 /// read is what was checked.
-fn read_small_file(path: &Path, limit: u64) -> Result<(String, u32), String> {
+pub fn read_small_file(path: &Path, limit: u64) -> Result<(String, u32), String> {
     let shown = path.display();
     let mut f = std::fs::OpenOptions::new()
         .read(true)

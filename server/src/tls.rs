@@ -8,11 +8,17 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
-use crate::config::Tls;
+use crate::config::{MAX_PEM_FILE, Tls, read_small_file};
 
 pub fn acceptor(tls: &Tls) -> Result<TlsAcceptor, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
-        .and_then(|it| it.collect::<Result<_, _>>())
+    // Read like secret files: regular files of bounded size, so a wrong path cannot hang us.
+    let (cert_pem, _) =
+        read_small_file(&tls.cert, MAX_PEM_FILE).map_err(|e| format!("tls.cert: {e}"))?;
+    let (key_pem, _) =
+        read_small_file(&tls.key, MAX_PEM_FILE).map_err(|e| format!("tls.key: {e}"))?;
+    let key_pem = zeroize::Zeroizing::new(key_pem);
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
         .map_err(|e| format!("tls.cert {}: {e}", tls.cert.display()))?;
     if certs.is_empty() {
         return Err(format!(
@@ -20,7 +26,7 @@ pub fn acceptor(tls: &Tls) -> Result<TlsAcceptor, String> {
             tls.cert.display()
         ));
     }
-    let key = PrivateKeyDer::from_pem_file(&tls.key)
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
         .map_err(|e| format!("tls.key {}: {e}", tls.key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)

@@ -290,6 +290,18 @@ fn secret_files_must_be_small_regular_files() {
         assert!(err.contains(want), "{path}: want {want:?} in {err}");
         assert!(t0.elapsed() < Duration::from_secs(5));
     }
+    // TLS files are read the same way.
+    let tls = config(
+        &fake,
+        "tls = { cert = \"/dev/zero\", key = \"/dev/zero\" }",
+        "",
+    );
+    let (code, _, err) = check_config(&tls, 0o600, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("tls.cert: /dev/zero is not a regular file"),
+        "{err}"
+    );
 }
 
 #[test]
