@@ -67,14 +67,20 @@ fn a_client_is_served_at_once_while_one_peer_holds_1100_idle_sockets() {
     }
     std::thread::sleep(Duration::from_millis(200)); // the server has seen them all
 
-    for _ in 0..3 {
-        let (r, took) = timed_token_from(OTHER_PEER, &srv);
-        assert_eq!(r.status, 200, "{r:?}");
-        assert!(
-            took < Duration::from_millis(100),
-            "the legitimate client waited {took:?}"
-        );
-    }
+    // Served at once (the median of five, so one scheduling hiccup on a busy CI machine does
+    // not decide); before the fix it waited for the attacker's sockets to time out.
+    let mut took: Vec<Duration> = (0..5)
+        .map(|_| {
+            let (r, took) = timed_token_from(OTHER_PEER, &srv);
+            assert_eq!(r.status, 200, "{r:?}");
+            took
+        })
+        .collect();
+    took.sort();
+    assert!(
+        took[2] < Duration::from_millis(100) && took[4] < Duration::from_secs(1),
+        "the legitimate client waited {took:?}"
+    );
     // Beyond the per-peer cap the attacker's sockets were shed at once (a 503, then closed),
     // not queued.
     let open = idle.iter().filter(|s| still_open(s, 2)).count();
