@@ -742,6 +742,67 @@ mod tests {
     }
 
     #[test]
+    fn limits_default_inherit_and_override() {
+        let c = parse(OK).unwrap();
+        assert_eq!(
+            c.head_timeout,
+            Duration::from_millis(DEFAULT_HEAD_TIMEOUT_MS)
+        );
+        assert_eq!(c.max_connections_per_peer, DEFAULT_MAX_CONNECTIONS_PER_PEER);
+        assert_eq!(
+            c.clients[0].limits,
+            Limits {
+                requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
+                requests_burst: DEFAULT_REQUEST_BURST,
+                invalidations_per_minute: DEFAULT_INVALIDATIONS_PER_MINUTE,
+                invalidations_burst: DEFAULT_INVALIDATION_BURST,
+            }
+        );
+        let text = OK
+            .replace(
+                "listen =",
+                "invalidations_per_minute = 2\nmax_connections = 10\nmax_connections_per_peer = 50\nlisten =",
+            )
+            .replace("apps = [\"wx1\"]", "apps = [\"wx1\"]\ninvalidations_burst = 3");
+        let c = parse(&text).unwrap();
+        assert_eq!(
+            c.max_connections_per_peer, 10,
+            "never above max_connections"
+        );
+        assert_eq!(c.clients[0].limits.invalidations_per_minute, 2);
+        assert_eq!(c.clients[0].limits.invalidations_burst, 3);
+        let e =
+            parse(&OK.replace("listen =", "invalidations_per_minute = 0\nlisten =")).unwrap_err();
+        assert!(
+            e.contains("invalidations_per_minute must be between 1 and 600"),
+            "{e}"
+        );
+        let e = parse(&OK.replace("listen =", "head_timeout_ms = 5\nlisten =")).unwrap_err();
+        assert!(e.contains("head_timeout_ms"), "{e}");
+    }
+
+    #[test]
+    fn toml_errors_never_quote_the_line() {
+        let e = parse(&OK.replace(
+            "timeout_ms = 2000",
+            "store = \"redis://u:hunter2@h:1/0\", store = \"x\"",
+        ))
+        .unwrap_err();
+        assert!(e.starts_with("config: line 6, column"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn warnings_for_plain_http_and_open_metrics_beyond_loopback() {
+        assert!(parse(OK).unwrap().warnings.is_empty());
+        let w = parse(&OK.replace("127.0.0.1:0", "0.0.0.0:8443"))
+            .unwrap()
+            .warnings;
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("tls is not set") && w[1].contains("metrics_key_env"));
+    }
+
+    #[test]
     fn debug_never_shows_a_secret() {
         let c = parse(OK).unwrap();
         assert!(!format!("{c:?}").contains("s3cret"));
