@@ -23,9 +23,16 @@ struct Bucket {
     last: Instant,
 }
 
+/// A client's two buckets, created full on first use.
+#[derive(Default)]
+struct Buckets {
+    requests: Option<Bucket>,
+    invalidations: Option<Bucket>,
+}
+
 #[derive(Default)]
 pub struct Limiter {
-    buckets: Mutex<HashMap<(String, Budget), Bucket>>,
+    buckets: Mutex<HashMap<String, Buckets>>,
 }
 
 impl Limiter {
@@ -52,13 +59,20 @@ impl Limiter {
                 f64::from(limits.invalidations_burst),
             ),
         };
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let b = buckets
-            .entry((client.to_owned(), budget))
-            .or_insert(Bucket {
-                tokens: burst,
-                last: now,
-            });
+        let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        // Looked up by &str first: no allocation per request once the client is known.
+        if !map.contains_key(client) {
+            map.insert(client.to_owned(), Buckets::default());
+        }
+        let both = map.get_mut(client).expect("just inserted");
+        let slot = match budget {
+            Budget::Requests => &mut both.requests,
+            Budget::Invalidations => &mut both.invalidations,
+        };
+        let b = slot.get_or_insert(Bucket {
+            tokens: burst,
+            last: now,
+        });
         let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
         // A lowered burst (after a reload) applies at once.
         b.tokens = (b.tokens + elapsed * per_sec).min(burst);
@@ -76,7 +90,7 @@ impl Limiter {
         self.buckets
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|(name, _), _| keep(name));
+            .retain(|name, _| keep(name));
     }
 }
 

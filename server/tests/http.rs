@@ -108,8 +108,15 @@ fn invalidate_stale_then_forced_then_rate_limited() {
     let v = r.json();
     assert_eq!(v["error"], "rate_limited");
     assert_eq!(v["status"], 9);
-    let after: u64 = r.header("retry-after").expect("Retry-After").parse().unwrap();
-    assert!((1..=31).contains(&after), "WeChat allows one per 30 s: {after}");
+    let after: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=31).contains(&after),
+        "WeChat allows one per 30 s: {after}"
+    );
     assert_eq!(fetches(&fake, APP1), 3);
     assert_eq!(
         srv.token(APP1, BILLING_KEY).access_token(),
