@@ -147,7 +147,7 @@ pub struct Limits {
     pub invalidations_burst: u32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Tls {
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -174,7 +174,8 @@ pub struct Config {
 #[derive(Debug, PartialEq)]
 pub struct Listening {
     listen: SocketAddr,
-    tls: Option<Tls>,
+    /// Whether TLS is on; its certificate and key files are reloadable.
+    tls: bool,
     max_connections: usize,
     max_connections_per_peer: usize,
     head_timeout: Duration,
@@ -184,7 +185,7 @@ impl Config {
     pub fn listening(&self) -> Listening {
         Listening {
             listen: self.listen,
-            tls: self.tls.clone(),
+            tls: self.tls.is_some(),
             max_connections: self.max_connections,
             max_connections_per_peer: self.max_connections_per_peer,
             head_timeout: self.head_timeout,

@@ -113,7 +113,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    match run(cfg, tls, &args.config) {
+    match run(cfg, tls.map(|a| Arc::new(tls::Certs::new(a))), &args.config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error("startup failed", &[("error", json!(e))]);
@@ -122,11 +122,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(
-    mut cfg: Config,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    config_path: &Path,
-) -> Result<(), String> {
+fn run(mut cfg: Config, tls: Option<Arc<tls::Certs>>, config_path: &Path) -> Result<(), String> {
     raise_fd_limit(cfg.max_connections);
     // Before any app is registered, so that no event of theirs is missed.
     engine_events::install();
@@ -145,7 +141,12 @@ fn run(
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         // Signal handlers before the `listening` line: from then on, SIGHUP reloads.
         let shutdown = shutdown_signal();
-        let reloader = reload::on_sighup(state.clone(), config_path.to_owned(), cfg.listening());
+        let reloader = reload::on_sighup(
+            state.clone(),
+            tls.clone(),
+            config_path.to_owned(),
+            cfg.listening(),
+        );
         log::info(
             "listening",
             &[

@@ -2,10 +2,11 @@
 //! read (`routes::Live`), at startup and again on SIGHUP.
 //!
 //! A reload re-reads the file and swaps apps, clients, keys, limits, the metrics key, the
-//! request timeout and `log_requests` at once; cached tokens survive (the engine keeps an
-//! app's token unless its secret, endpoint, api_base or store changed). A file that does not
-//! load keeps the running configuration, and the log says why. What the listening socket was
-//! built with (`Listening`) applies at restart only.
+//! request timeout, `log_requests` and the TLS certificate and key (for new connections) at
+//! once; cached tokens survive (the engine keeps an app's token unless its secret, endpoint,
+//! api_base or store changed). A file that does not load keeps the running configuration, and
+//! the log says why. What the listening socket was built with (`Listening`: the address, TLS
+//! on or off, the connection limits) applies at restart only.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::auth::Authorizer;
 use crate::config::{Config, Listening};
 use crate::log;
 use crate::routes::{Live, State};
+use crate::tls::{self, Certs};
 
 pub fn log_warnings(cfg: &Config) {
     for w in &cfg.warnings {
@@ -47,6 +49,7 @@ pub fn register_and_build(cfg: &mut Config) -> Result<Live, String> {
 /// on each one, in order, off the async workers (it reads files and registers apps).
 pub fn on_sighup(
     state: Arc<State>,
+    certs: Option<Arc<Certs>>,
     path: PathBuf,
     running: Listening,
 ) -> tokio::task::JoinHandle<()> {
@@ -55,13 +58,17 @@ pub fn on_sighup(
     let running = Arc::new(running);
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            let (state, path, running) = (state.clone(), path.clone(), running.clone());
-            let _ = tokio::task::spawn_blocking(move || reload(&state, &path, &running)).await;
+            let (state, certs, path, running) =
+                (state.clone(), certs.clone(), path.clone(), running.clone());
+            let _ = tokio::task::spawn_blocking(move || {
+                reload(&state, certs.as_deref(), &path, &running)
+            })
+            .await;
         }
     })
 }
 
-fn reload(state: &State, path: &Path, running: &Listening) {
+fn reload(state: &State, certs: Option<&Certs>, path: &Path, running: &Listening) {
     log::info(
         "reloading configuration",
         &[
@@ -85,12 +92,23 @@ fn reload(state: &State, path: &Path, running: &Listening) {
     log_warnings(&cfg);
     if cfg.listening() != *running {
         log::warn(
-            "listen, tls, max_connections, max_connections_per_peer and head_timeout_ms apply at restart only; keeping the running values",
+            "listen, turning tls on or off, max_connections, max_connections_per_peer and head_timeout_ms apply at restart only; keeping the running values",
             &[],
         );
     }
+    // Renewed certificate files are loaded before anything changes, so a bad one keeps all.
+    let acceptor = match (certs, &cfg.tls) {
+        (Some(_), Some(t)) => match tls::acceptor(t) {
+            Ok(a) => Some(a),
+            Err(e) => return failed(e),
+        },
+        _ => None,
+    };
     match register_and_build(&mut cfg) {
         Ok(live) => {
+            if let (Some(certs), Some(a)) = (certs, acceptor) {
+                certs.replace(a);
+            }
             let (apps, clients) = (live.appids.clone(), live.authz.client_count());
             state.replace(live);
             log::info(

@@ -21,10 +21,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio_rustls::TlsAcceptor;
 
 use crate::log;
 use crate::routes::{self, State};
+use crate::tls::Certs;
 
 /// Request heads (line + headers) beyond this are refused by hyper: nothing in this API needs
 /// more than a path and an Authorization header.
@@ -32,7 +32,7 @@ const MAX_HEAD: usize = 16 * 1024;
 
 pub struct Server {
     pub listener: TcpListener,
-    pub tls: Option<TlsAcceptor>,
+    pub tls: Option<Arc<Certs>>,
     pub state: Arc<State>,
     pub max_connections: usize,
     pub max_connections_per_peer: usize,
@@ -169,7 +169,7 @@ impl Server {
             let _ = stream.set_nodelay(true);
             let state = state.clone();
             let http = http.clone();
-            let tls = tls.clone();
+            let tls = tls.as_ref().map(|c| c.current());
             let watcher = graceful.watcher();
             tokio::spawn(async move {
                 state

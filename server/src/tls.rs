@@ -1,7 +1,7 @@
 //! TLS served directly with rustls (ring provider: already built for the engine, no C
 //! toolchain or OpenSSL needed). Only HTTP/1.1 is offered over ALPN.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -9,6 +9,24 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
 use crate::config::{MAX_PEM_FILE, Tls, read_small_file};
+
+/// The acceptor new connections use; a reload (SIGHUP) swaps in one built from renewed
+/// certificate and key files, while connections already open keep theirs.
+pub struct Certs(RwLock<TlsAcceptor>);
+
+impl Certs {
+    pub fn new(acceptor: TlsAcceptor) -> Certs {
+        Certs(RwLock::new(acceptor))
+    }
+
+    pub fn current(&self) -> TlsAcceptor {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn replace(&self, acceptor: TlsAcceptor) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = acceptor;
+    }
+}
 
 pub fn acceptor(tls: &Tls) -> Result<TlsAcceptor, String> {
     // Read like secret files: regular files of bounded size, so a wrong path cannot hang us.
