@@ -25,9 +25,10 @@ pub const DEFAULT_HEAD_TIMEOUT_MS: u64 = 5_000;
 /// Connections one IP address may hold open at once; beyond, new ones are closed at once.
 pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 256;
 /// Token requests per second a client key may make (a burst of `DEFAULT_REQUEST_BURST`).
-/// A client caches its token for `expires_in`, so even a large fleet stays far below.
-pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 100;
-pub const DEFAULT_REQUEST_BURST: u32 = 200;
+/// A client caches its token for `expires_in`, so even a large fleet stays far below; the
+/// limit keeps one runaway loop from taking the server's CPU from every other key.
+pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 1000;
+pub const DEFAULT_REQUEST_BURST: u32 = 2000;
 /// Invalidations that may cause a fetch (the reported token is the current one, or a forced
 /// refresh) per minute and key, after a burst: each is one token request to WeChat.
 pub const DEFAULT_INVALIDATIONS_PER_MINUTE: u32 = 6;
