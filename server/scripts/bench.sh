@@ -20,6 +20,10 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 cat >"$dir/wx-tokend.toml" <<TOML
 listen = "127.0.0.1:$port"
 log_requests = $LOG
+# One key makes every request here: lift the per-key request budget (1000/s by default) and
+# let all connections come from one peer, to measure the server rather than its limits.
+requests_per_second = 0
+max_connections_per_peer = 1024
 [[app]]
 appid = "wx_bench_app"
 secret_env = "WX_SECRET_BENCH"

@@ -3,9 +3,10 @@
 //! Keys are kept only as SHA-256 digests (a config may even give just the digest), and a
 //! presented key is hashed and compared against *every* client's digest with `subtle`, so
 //! neither the comparison nor the number of clients tried depends on how much of a key matched.
-//! Every refusal is the same `Denied`, whether the key is missing, unknown, not allowed for
-//! the appid, or the appid is not configured at all: an unauthorized caller learns nothing
-//! about which appids exist.
+//! A caller without a valid key gets one answer, `Denied::Unauthenticated`, whatever the appid:
+//! it learns nothing about which appids exist. Only a caller that proved its key learns that
+//! the key may not ask for this appid (`Denied::AppNotAllowed`), and then the same answer
+//! whether the appid is configured or not.
 
 use std::collections::HashSet;
 
@@ -52,9 +53,14 @@ impl std::fmt::Debug for KeyDigest {
     }
 }
 
-/// The one answer to every failed authorization.
+/// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Denied;
+pub enum Denied {
+    /// No key, or not a configured one.
+    Unauthenticated,
+    /// A good key, but not for this appid (or the appid is not configured).
+    AppNotAllowed,
+}
 
 /// The bearer key from an `Authorization` header value, if it has the `Bearer` scheme.
 pub fn bearer(header: Option<&[u8]>) -> Option<&str> {
@@ -79,17 +85,26 @@ impl Authorizer {
         }
     }
 
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub fn has_client(&self, name: &str) -> bool {
+        self.clients.iter().any(|c| c.name == name)
+    }
+
     /// The client whose key is in `header`, if it may ask for `appid`.
     pub fn authorize(&self, header: Option<&[u8]>, appid: &str) -> Result<&Client, Denied> {
-        let client = self.authenticate(header).ok_or(Denied)?;
-        // Only an authenticated caller gets this far, so these lookups leak nothing.
+        let client = self.authenticate(header).ok_or(Denied::Unauthenticated)?;
+        // Only an authenticated caller gets this far, so these lookups leak nothing to an
+        // outsider; and a key holder gets the same answer for a missing and a forbidden app.
         if !self.appids.contains(appid) {
-            return Err(Denied);
+            return Err(Denied::AppNotAllowed);
         }
         match &client.apps {
             None => Ok(client),
             Some(allowed) if allowed.contains(appid) => Ok(client),
-            Some(_) => Err(Denied),
+            Some(_) => Err(Denied::AppNotAllowed),
         }
     }
 
@@ -119,17 +134,26 @@ pub fn bearer_matches(header: Option<&[u8]>, expected: &KeyDigest) -> bool {
 mod tests {
     use super::*;
 
+    const LIMITS: crate::config::Limits = crate::config::Limits {
+        requests_per_second: 1,
+        requests_burst: 1,
+        invalidations_per_minute: 1,
+        invalidations_burst: 1,
+    };
+
     fn authz() -> Authorizer {
         let clients = vec![
             Client {
                 name: "a".into(),
                 key: KeyDigest::of("key-a-0123456789"),
                 apps: Some(["wx1".to_string()].into()),
+                limits: LIMITS,
             },
             Client {
                 name: "ops".into(),
                 key: KeyDigest::of("key-ops-01234567"),
                 apps: None,
+                limits: LIMITS,
             },
         ];
         Authorizer::new(clients, ["wx1".to_string(), "wx2".to_string()])
@@ -157,7 +181,7 @@ mod tests {
         assert_eq!(
             a.authorize(Some(b"Bearer key-a-0123456789"), "wx2")
                 .unwrap_err(),
-            Denied
+            Denied::AppNotAllowed
         );
         assert_eq!(
             a.authorize(Some(b"Bearer key-ops-01234567"), "wx2")
@@ -168,14 +192,17 @@ mod tests {
         assert_eq!(
             a.authorize(Some(b"Bearer key-ops-01234567"), "wx3")
                 .unwrap_err(),
-            Denied
+            Denied::AppNotAllowed
         );
         assert_eq!(
-            a.authorize(Some(b"Bearer nope-nope-nope-nope"), "wx1")
+            a.authorize(Some(b"Bearer nope-nope-nope-nope"), "wx3")
                 .unwrap_err(),
-            Denied
+            Denied::Unauthenticated
         );
-        assert_eq!(a.authorize(None, "wx1").unwrap_err(), Denied);
+        assert_eq!(
+            a.authorize(None, "wx1").unwrap_err(),
+            Denied::Unauthenticated
+        );
     }
 
     #[test]

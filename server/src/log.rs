@@ -1,6 +1,8 @@
 //! Structured logs: one JSON object per line on stderr, hand-written (a few lines instead of a
 //! tracing stack). Callers pass only what is safe to log: appids, client names, statuses and
-//! `token_prefix`es; never a secret, a client key or a whole token.
+//! `token_prefix`es; never a secret, a client key or a whole token. As a last line of defence,
+//! every string written has the userinfo (`user:password@`) of any URL in it masked, since
+//! engine and configuration messages may quote a store or central URL.
 
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -29,6 +31,11 @@ pub fn error(msg: &str, fields: &[(&str, Value)]) {
     write_line("error", msg, fields);
 }
 
+/// At a level named at run time (engine events).
+pub fn at(level: &str, msg: &str, fields: &[(&str, Value)]) {
+    write_line(level, msg, fields);
+}
+
 fn write_line(level: &str, msg: &str, fields: &[(&str, Value)]) {
     let line = format_line(&now_rfc3339(), level, msg, fields);
     // One write of the whole line under stderr's lock, so concurrent lines never interleave.
@@ -42,15 +49,56 @@ fn format_line(ts: &str, level: &str, msg: &str, fields: &[(&str, Value)]) -> St
     line.push_str("\",\"level\":\"");
     line.push_str(level);
     line.push_str("\",\"msg\":");
-    line.push_str(&Value::from(msg).to_string());
+    line.push_str(&Value::from(mask_userinfo(msg)).to_string());
     for (k, v) in fields {
         line.push(',');
         line.push_str(&Value::from(*k).to_string());
         line.push(':');
-        line.push_str(&v.to_string());
+        line.push_str(&masked(v).to_string());
     }
     line.push_str("}\n");
     line
+}
+
+fn masked(v: &Value) -> std::borrow::Cow<'_, Value> {
+    use std::borrow::Cow;
+    match v {
+        Value::String(s) if s.contains('@') => Cow::Owned(Value::from(mask_userinfo(s))),
+        Value::Array(a) if a.iter().any(|x| !x.is_number()) => Cow::Owned(Value::Array(
+            a.iter().map(|x| masked(x).into_owned()).collect(),
+        )),
+        Value::Object(o) => Cow::Owned(Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), masked(x).into_owned()))
+                .collect(),
+        )),
+        _ => Cow::Borrowed(v),
+    }
+}
+
+/// Replaces the userinfo of every `scheme://user:password@host` in `s` with `***`.
+pub fn mask_userinfo(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        // The authority ends at the path, query or fragment, or where the URL ends in text.
+        let end = tail
+            .find(|c: char| "/?#\"'<>`".contains(c) || c.is_whitespace() || c.is_control())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// UTC now as `2026-01-02T03:04:05.678Z`, without a date-time dependency.
@@ -112,5 +160,27 @@ mod tests {
         assert_eq!(v["msg"], "say \"hi\"");
         assert_eq!(v["s"], "a\nb");
         assert_eq!(token_prefix("abcdefghij"), "abcdef…");
+    }
+
+    #[test]
+    fn userinfo_is_masked_everywhere() {
+        assert_eq!(
+            mask_userinfo(
+                "store redis://u:p%40ss@10.0.0.5:6379/0 and https://x:y@h, https://h/a@b"
+            ),
+            "store redis://***@10.0.0.5:6379/0 and https://***@h, https://h/a@b"
+        );
+        assert_eq!(mask_userinfo("no url @ all"), "no url @ all");
+        assert_eq!(mask_userinfo("\"http://a:b@h\""), "\"http://***@h\"");
+        let l = format_line(
+            "t",
+            "error",
+            "bad central http://me:pw@h:1",
+            &[
+                ("error", json!("rediss://:pw@r/1")),
+                ("list", json!(["http://q:pw@x"])),
+            ],
+        );
+        assert!(!l.contains("pw"), "{l}");
     }
 }

@@ -4,23 +4,23 @@
 
 mod auth;
 mod config;
+mod engine_events;
+mod limits;
 mod log;
 mod metrics;
+mod reload;
 mod routes;
 mod server;
 mod tls;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use zeroize::Zeroize;
 
-use crate::auth::Authorizer;
 use crate::config::Config;
-use crate::metrics::Metrics;
 use crate::routes::State;
 
 const USAGE: &str = "\
@@ -32,7 +32,7 @@ usage: wx-tokend --config PATH [--check-config]
   --version         the version
 
 Serves GET /v1/token/{appid}, POST /v1/token/{appid}/invalidate, GET /healthz, GET /metrics.
-Stops gracefully on SIGTERM or SIGINT.
+Stops gracefully on SIGTERM or SIGINT; reloads the configuration on SIGHUP.
 ";
 
 struct Args {
@@ -97,6 +97,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    reload::log_warnings(&cfg);
     let tls = match cfg.tls.as_ref().map(tls::acceptor).transpose() {
         Ok(t) => t,
         Err(e) => {
@@ -112,7 +113,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    match run(cfg, tls) {
+    match run(cfg, tls.map(|a| Arc::new(tls::Certs::new(a))), &args.config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error("startup failed", &[("error", json!(e))]);
@@ -121,21 +122,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(mut cfg: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> Result<(), String> {
-    let appids: Vec<String> = cfg.apps.iter().map(|a| a.appid.clone()).collect();
-    for app in &mut cfg.apps {
-        wx_token::register(&app.appid, Some(&app.secret), app.options_json.as_deref())
-            .map_err(|e| format!("app {:?}: {}", app.appid, e.message()))?;
-        // The engine keeps its own (zeroized-on-drop) copy; ours is no longer needed.
-        app.secret.zeroize();
-    }
-    let state = Arc::new(State {
-        authz: Authorizer::new(std::mem::take(&mut cfg.clients), appids.clone()),
-        metrics: Metrics::new(appids.clone()),
-        metrics_key: cfg.metrics_key,
-        request_timeout: cfg.request_timeout,
-        log_requests: cfg.log_requests,
-    });
+fn run(mut cfg: Config, tls: Option<Arc<tls::Certs>>, config_path: &Path) -> Result<(), String> {
+    raise_fd_limit(cfg.max_connections);
+    // Before any app is registered, so that no event of theirs is missed.
+    engine_events::install();
+    let live = reload::register_and_build(&mut cfg)?;
+    let appids = live.appids.clone();
+    let state = Arc::new(State::new(live));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -146,6 +139,14 @@ fn run(mut cfg: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> Result<(), St
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        // Signal handlers before the `listening` line: from then on, SIGHUP reloads.
+        let shutdown = shutdown_signal();
+        let reloader = reload::on_sighup(
+            state.clone(),
+            tls.clone(),
+            config_path.to_owned(),
+            cfg.listening(),
+        );
         log::info(
             "listening",
             &[
@@ -160,14 +161,14 @@ fn run(mut cfg: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> Result<(), St
             tls,
             state,
             max_connections: cfg.max_connections,
+            max_connections_per_peer: cfg.max_connections_per_peer,
+            head_timeout: cfg.head_timeout,
         };
         // In-flight requests get up to one request timeout (plus a margin) to finish.
         server
-            .run(
-                shutdown_signal(),
-                cfg.request_timeout + Duration::from_secs(1),
-            )
+            .run(shutdown, cfg.request_timeout + Duration::from_secs(1))
             .await;
+        reloader.abort();
         Ok::<(), String>(())
     })?;
     // Stop the engine's background refresher (and release any store lease) before exiting.
@@ -177,13 +178,53 @@ fn run(mut cfg: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> Result<(), St
     Ok(())
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+/// Raises the soft limit on open files to the hard one: each connection is a descriptor, and
+/// the usual soft limit of 1024 would make accept fail before `max_connections` is reached.
+fn raise_fd_limit(max_connections: usize) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
     };
-    log::info("shutting down", &[("signal", json!(name))]);
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    // Headroom for the listener, store connections, files and the runtime.
+    if lim.rlim_cur < max_connections as u64 + 64 {
+        log::warn(
+            "the open-file limit is below max_connections + 64; raise LimitNOFILE",
+            &[
+                ("limit", json!(lim.rlim_cur)),
+                ("max_connections", json!(max_connections)),
+            ],
+        );
+    }
+}
+
+fn signal_stream(kind: tokio::signal::unix::SignalKind) -> tokio::signal::unix::Signal {
+    tokio::signal::unix::signal(kind).expect("signal handler")
+}
+
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::SignalKind;
+    let mut term = signal_stream(SignalKind::terminate());
+    let mut int = signal_stream(SignalKind::interrupt());
+    async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        log::info("shutting down", &[("signal", json!(name))]);
+    }
 }

@@ -66,7 +66,9 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     pub request_duration: Histogram,
     pub connections_open: AtomicI64,
-    appids: Vec<String>,
+    /// Connections closed at once because a limit was reached.
+    pub shed_max_connections: AtomicU64,
+    pub shed_per_peer: AtomicU64,
 }
 
 /// What the engine says about one app at scrape time.
@@ -78,12 +80,13 @@ struct AppView<'a> {
 }
 
 impl Metrics {
-    pub fn new(appids: Vec<String>) -> Metrics {
+    pub fn new() -> Metrics {
         Metrics {
             requests: Mutex::new(BTreeMap::new()),
             request_duration: Histogram::new(),
             connections_open: AtomicI64::new(0),
-            appids,
+            shed_max_connections: AtomicU64::new(0),
+            shed_per_peer: AtomicU64::new(0),
         }
     }
 
@@ -98,9 +101,8 @@ impl Metrics {
     }
 
     /// Reads the engine without I/O: counters, and the cached token only if it is usable now.
-    pub fn render(&self) -> String {
-        let apps: Vec<AppView> = self
-            .appids
+    pub fn render(&self, appids: &[String]) -> String {
+        let apps: Vec<AppView> = appids
             .iter()
             .filter_map(|a| {
                 Some(AppView {
@@ -143,6 +145,22 @@ impl Metrics {
             "wx_tokend_connections_open {}",
             self.connections_open.load(Ordering::Relaxed)
         );
+        header(
+            &mut out,
+            "wx_tokend_connections_shed_total",
+            "counter",
+            "Connections closed at once because max_connections or max_connections_per_peer was reached.",
+        );
+        for (reason, n) in [
+            ("max_connections", &self.shed_max_connections),
+            ("per_peer", &self.shed_per_peer),
+        ] {
+            let _ = writeln!(
+                out,
+                "wx_tokend_connections_shed_total{{reason=\"{reason}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
 
         let secs = |d: Duration| format!("{:.6}", d.as_secs_f64());
         family(
@@ -290,7 +308,7 @@ mod tests {
 
     #[test]
     fn renders_engine_stats_and_token_gauges() {
-        let m = Metrics::new(vec!["wx1".into(), "wx\"2".into()]);
+        let m = Metrics::new();
         m.request("token", 200, Duration::from_micros(30));
         let now = SystemTime::now();
         let stats = AppStats {

@@ -11,30 +11,63 @@
 
 use std::convert::Infallible;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use serde::Deserialize;
+use serde::de::{self, Deserializer as _, MapAccess, Visitor};
 use serde_json::{Value, json};
 use wx_token::{Error, Status, TokenInfo};
 
-use crate::auth::{self, Authorizer, KeyDigest};
+use crate::auth::{self, Authorizer, Denied, KeyDigest};
+use crate::config::Client;
+use crate::limits::{Budget, Limiter, retry_after_secs};
 use crate::log;
 use crate::metrics::{Metrics, status_label};
 
 /// Invalidate bodies are a token (≤ 512 bytes) in a small JSON object.
 pub const MAX_BODY: usize = 4096;
 
+/// What lives for the whole process: counters and spent budgets survive a reload.
 pub struct State {
-    pub authz: Authorizer,
+    live: RwLock<Arc<Live>>,
     pub metrics: Metrics,
+    pub limiter: Limiter,
+}
+
+/// What a configuration reload (SIGHUP) replaces at once. A request works on the `Live` it
+/// started with.
+pub struct Live {
+    pub authz: Authorizer,
+    /// Configured appids, in configuration order (for /metrics).
+    pub appids: Vec<String>,
     pub metrics_key: Option<KeyDigest>,
+    /// Without a metrics key, /metrics is served only when listening on loopback.
+    pub metrics_open: bool,
     pub request_timeout: Duration,
     pub log_requests: bool,
+}
+
+impl State {
+    pub fn new(live: Live) -> State {
+        State {
+            live: RwLock::new(Arc::new(live)),
+            metrics: Metrics::new(),
+            limiter: Limiter::default(),
+        }
+    }
+
+    pub fn live(&self) -> Arc<Live> {
+        self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn replace(&self, live: Live) {
+        self.limiter.retain(|name| live.authz.has_client(name));
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(live);
+    }
 }
 
 enum Route {
@@ -93,6 +126,7 @@ type Resp = Response<Full<Bytes>>;
 
 pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, Infallible> {
     let start = Instant::now();
+    let live = state.live();
     let method = req.method().clone();
     let route = route(req.uri().path());
     let label = route.as_ref().map_or("other", Route::label);
@@ -117,8 +151,11 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, I
             resp
         }
         Some(r) => {
-            match tokio::time::timeout(state.request_timeout, dispatch(&state, r, req, &mut note))
-                .await
+            match tokio::time::timeout(
+                live.request_timeout,
+                dispatch(&state, &live, r, req, &mut note),
+            )
+            .await
             {
                 Ok(resp) => resp,
                 Err(_) => {
@@ -137,7 +174,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, I
     let took = start.elapsed();
     let code = resp.status().as_u16();
     state.metrics.request(label, code, took);
-    if state.log_requests && label != "metrics" && label != "healthz" {
+    if live.log_requests && label != "metrics" && label != "healthz" {
         access_log(&method, label, code, took, note);
     }
     Ok(resp)
@@ -173,14 +210,39 @@ fn access_log(method: &Method, route: &str, code: u16, took: Duration, note: Not
     log::info("request", &f);
 }
 
-async fn dispatch(state: &State, route: Route, req: Request<Incoming>, note: &mut Note) -> Resp {
+async fn dispatch(
+    state: &State,
+    live: &Live,
+    route: Route,
+    req: Request<Incoming>,
+    note: &mut Note,
+) -> Resp {
     match route {
         Route::Healthz => json_response(StatusCode::OK, &json!({"status": "ok"})),
-        Route::Metrics => metrics(state, &req),
+        Route::Metrics => metrics(state, live, &req),
         Route::Token(appid) => {
             note.appid = Some(appid.clone());
-            if let Err(resp) = authorize(state, &req, &appid, note) {
-                return resp;
+            let client = match authorize(live, &req, &appid, note) {
+                Ok(c) => c,
+                Err(resp) => return resp,
+            };
+            if let Err(wait) = state
+                .limiter
+                .take(&client.name, Budget::Requests, &client.limits)
+            {
+                // Never 429 on a plain GET: a client must not take a throttle for WeChat's
+                // forced-refresh limit. 503 with Retry-After is "transient, come back".
+                note.error = Some("busy");
+                return with_retry_after(
+                    error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "busy",
+                        Status::Network as i32,
+                        0,
+                        "too many requests with this client key",
+                    ),
+                    wait,
+                );
             }
             // The cached path stays on this worker; only a call that would wait on a fetch
             // goes to the blocking pool.
@@ -190,45 +252,135 @@ async fn dispatch(state: &State, route: Route, req: Request<Incoming>, note: &mu
                 Some(result) => result,
                 None => blocking(move || wx_token::get_info(&appid)).await,
             };
-            token_result(result, note)
+            match result {
+                // A plain get has nothing to rate-limit; should the engine say RATE_LIMITED
+                // anyway, it means "no token now, retry later": transient, not 429.
+                Err(e) if e.status() == Status::RateLimited => {
+                    note.error = Some("unavailable");
+                    with_retry_after(
+                        error(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "unavailable",
+                            Status::Network as i32,
+                            0,
+                            e.message(),
+                        ),
+                        engine_retry_after(&e),
+                    )
+                }
+                result => token_result(result, note),
+            }
         }
         Route::Invalidate(appid) => {
             note.appid = Some(appid.clone());
-            if let Err(resp) = authorize(state, &req, &appid, note) {
-                return resp;
+            let client = match authorize(live, &req, &appid, note) {
+                Ok(c) => c,
+                Err(resp) => return resp,
+            };
+            if let Err(wait) = state
+                .limiter
+                .take(&client.name, Budget::Requests, &client.limits)
+            {
+                note.error = Some("rate_limited");
+                return rate_limited("too many requests with this client key", wait);
             }
             let stale = match read_invalidate_body(req).await {
                 Ok(stale) => stale,
                 Err(resp) => return resp,
             };
+            // Only an invalidation that may fetch is charged: one reporting a token already
+            // replaced (a fleet reporting the same rejection) costs WeChat nothing.
+            if may_fetch(&appid, stale.as_deref())
+                && let Err(wait) =
+                    state
+                        .limiter
+                        .take(&client.name, Budget::Invalidations, &client.limits)
+            {
+                note.error = Some("rate_limited");
+                return rate_limited(
+                    "too many invalidations with this client key; the current token stays in service",
+                    wait,
+                );
+            }
             let result = blocking(move || {
                 wx_token::invalidate(&appid, stale.as_deref())?;
                 wx_token::get_info(&appid)
             })
             .await;
-            token_result(result, note)
+            match result {
+                Err(e) if e.status() == Status::RateLimited => {
+                    note.error = Some("rate_limited");
+                    with_retry_after(engine_error(&e), engine_retry_after(&e))
+                }
+                result => token_result(result, note),
+            }
         }
     }
 }
 
-fn authorize(
-    state: &State,
+/// Whether invalidating with `stale` may cause a fetch: a forced refresh, or the token in
+/// service (or one we cannot see without waiting).
+fn may_fetch(appid: &str, stale: Option<&str>) -> bool {
+    let Some(stale) = stale else { return true };
+    match unwinding(|| wx_token::try_get_info(appid)).flatten() {
+        Some(Ok(info)) => info.access_token == stale,
+        _ => true,
+    }
+}
+
+/// The engine's RATE_LIMITED messages say "retry in N s" when they know; else WeChat's
+/// forced-refresh spacing.
+fn engine_retry_after(e: &Error) -> Duration {
+    e.message()
+        .split("retry in ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next()?.parse::<u64>().ok())
+        .map_or(wx_token::FORCE_MIN_SPACING, Duration::from_secs)
+}
+
+fn rate_limited(why: &str, wait: Duration) -> Resp {
+    with_retry_after(
+        error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            Status::RateLimited as i32,
+            0,
+            why,
+        ),
+        wait,
+    )
+}
+
+fn with_retry_after(mut resp: Resp, wait: Duration) -> Resp {
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs(wait)),
+    );
+    resp
+}
+
+fn authorize<'l>(
+    live: &'l Live,
     req: &Request<Incoming>,
     appid: &str,
     note: &mut Note,
-) -> Result<(), Resp> {
+) -> Result<&'l Client, Resp> {
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    match state.authz.authorize(header, appid) {
+    match live.authz.authorize(header, appid) {
         Ok(client) => {
             note.client = Some(client.name.clone());
-            Ok(())
+            Ok(client)
         }
-        Err(auth::Denied) => {
+        Err(Denied::Unauthenticated) => {
             note.error = Some("unauthorized");
             Err(unauthorized())
+        }
+        Err(Denied::AppNotAllowed) => {
+            note.error = Some("app_not_allowed");
+            Err(app_not_allowed())
         }
     }
 }
@@ -246,13 +398,56 @@ fn unauthorized() -> Resp {
     resp
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InvalidateBody {
-    /// Absent or null: a forced refresh. Unknown fields are refused, so that a misspelt
-    /// `stale_token` cannot silently turn into a forced refresh (WeChat allows 20 a day).
-    #[serde(default)]
-    stale_token: Option<String>,
+/// Told only to a caller that presented a valid key: the same answer whether the appid is
+/// configured or not, so a key holder cannot probe for other apps either.
+fn app_not_allowed() -> Resp {
+    let mut resp = error(
+        StatusCode::UNAUTHORIZED,
+        "app_not_allowed",
+        1,
+        0,
+        "this client key is not allowed for this appid",
+    );
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
+    );
+    resp
+}
+
+/// Parses an invalidate body: a JSON object with at most `stale_token`, a string or null
+/// (absent or null: a forced refresh). Refused: anything else, unknown fields (a misspelt
+/// `stale_token` must not turn into a forced refresh, which WeChat allows 20 times a day),
+/// and duplicate keys (`{"stale_token":"x","stale_token":null}` must not be read as either).
+/// A map visitor of our own: serde's derive would accept `[]` for a struct, and `Value`
+/// silently keeps the last of duplicate keys.
+pub fn parse_invalidate_body(body: &[u8]) -> Result<Option<String>, serde_json::Error> {
+    struct Body;
+    impl<'de> Visitor<'de> for Body {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object with at most \"stale_token\"")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
+            let mut stale: Option<Option<String>> = None;
+            while let Some(key) = map.next_key::<String>()? {
+                if key != "stale_token" {
+                    return Err(de::Error::unknown_field(&key, &["stale_token"]));
+                }
+                if stale.is_some() {
+                    return Err(de::Error::duplicate_field("stale_token"));
+                }
+                stale = Some(map.next_value()?);
+            }
+            Ok(stale.flatten())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let stale = (&mut de).deserialize_map(Body)?;
+    de.end()?;
+    Ok(stale)
 }
 
 async fn read_invalidate_body(req: Request<Incoming>) -> Result<Option<String>, Resp> {
@@ -285,14 +480,8 @@ async fn read_invalidate_body(req: Request<Incoming>) -> Result<Option<String>, 
             ));
         }
     };
-    // Through `Value` first: serde would also accept `[]` as a struct, which would make a
-    // stray array a forced refresh.
-    let parsed = serde_json::from_slice::<Value>(&body).and_then(|v| match v {
-        Value::Object(_) => serde_json::from_value::<InvalidateBody>(v),
-        _ => Err(serde::de::Error::custom("not a JSON object")),
-    });
-    match parsed {
-        Ok(b) => Ok(b.stale_token),
+    match parse_invalidate_body(&body) {
+        Ok(stale) => Ok(stale),
         Err(e) => Err(error(
             StatusCode::BAD_REQUEST,
             "invalid_argument",
@@ -366,17 +555,24 @@ fn panic_error() -> Error {
     Error::new(Status::Panic, "internal error in the token engine")
 }
 
-fn metrics(state: &State, req: &Request<Incoming>) -> Resp {
-    if let Some(key) = &state.metrics_key {
-        let header = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes);
-        if !auth::bearer_matches(header, key) {
-            return unauthorized();
+/// The metrics name every configured appid, which 401s are designed to hide: with a key
+/// configured, only its holder sees them; without one, they are served only on a loopback
+/// listen address (where every caller is a local process).
+fn metrics(state: &State, live: &Live, req: &Request<Incoming>) -> Resp {
+    let authorised = match &live.metrics_key {
+        Some(key) => {
+            let header = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes);
+            auth::bearer_matches(header, key)
         }
+        None => live.metrics_open,
+    };
+    if !authorised {
+        return unauthorized();
     }
-    let Some(text) = unwinding(|| state.metrics.render()) else {
+    let Some(text) = unwinding(|| state.metrics.render(&live.appids)) else {
         return engine_error(&panic_error());
     };
     let mut resp = Response::new(Full::new(Bytes::from(text)));
@@ -388,6 +584,8 @@ fn metrics(state: &State, req: &Request<Incoming>) -> Resp {
 }
 
 pub fn error(code: StatusCode, error: &str, status: i32, errcode: i32, errmsg: &str) -> Resp {
+    // An engine message may quote a store or central URL: never with its password.
+    let errmsg = log::mask_userinfo(errmsg);
     json_response(
         code,
         &json!({"error": error, "status": status, "errcode": errcode, "errmsg": errmsg}),
@@ -444,5 +642,126 @@ mod tests {
             http_status(Status::Panic),
             StatusCode::INTERNAL_SERVER_ERROR
         );
+    }
+
+    #[test]
+    fn invalidate_bodies() {
+        assert_eq!(parse_invalidate_body(b"{}").unwrap(), None);
+        assert_eq!(
+            parse_invalidate_body(br#" {"stale_token":null} "#).unwrap(),
+            None
+        );
+        assert_eq!(
+            parse_invalidate_body(br#"{"stale_token":"t"}"#).unwrap(),
+            Some("t".into())
+        );
+        for bad in [
+            &br#"{"stale_token":"x","stale_token":null}"#[..],
+            br#"{"stale_token":null,"stale_\u0074oken":"x"}"#,
+            b"[]",
+            b"[null]",
+            b"",
+            b"null",
+            br#"{"stale":"x"}"#,
+            br#"{"stale_token":5}"#,
+            br#"{} {}"#,
+        ] {
+            assert!(
+                parse_invalidate_body(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    /// Property tests of everything the server parses from a request (the fuzz target of
+    /// issue 11): bounded to a few thousand cases, so they run in CI with the unit tests.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn json_ish() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("{"),
+                Just("}"),
+                Just("["),
+                Just("]"),
+                Just(":"),
+                Just(","),
+                Just(" "),
+                Just("null"),
+                Just("1"),
+                Just("\"stale_token\""),
+                Just("\"stale_\\u0074oken\""),
+                Just("\"stale\""),
+                Just("\"x\""),
+                Just("\"\\\""),
+            ];
+            proptest::collection::vec(piece, 0..14).prop_map(|v| v.concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 3000,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            #[test]
+            fn any_bytes_parse_or_fail_cleanly(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let _ = parse_invalidate_body(&body);
+            }
+
+            #[test]
+            fn an_accepted_body_is_an_object_with_at_most_stale_token(body in json_ish()) {
+                if let Ok(stale) = parse_invalidate_body(body.as_bytes()) {
+                    let v: Value = serde_json::from_str(&body).expect("accepted only if JSON");
+                    let obj = v.as_object().expect("accepted only if an object");
+                    prop_assert!(obj.keys().all(|k| k == "stale_token"));
+                    prop_assert_eq!(stale.as_deref(), obj.get("stale_token").and_then(Value::as_str));
+                }
+            }
+
+            #[test]
+            fn duplicate_keys_are_always_refused(
+                a in proptest::option::of(".{0,20}"),
+                b in proptest::option::of(".{0,20}"),
+                escaped in any::<bool>(),
+            ) {
+                let second = if escaped { "stale_\\u0074oken" } else { "stale_token" };
+                let body = format!(
+                    "{{\"stale_token\":{},\"{second}\":{}}}",
+                    serde_json::to_string(&a).unwrap(),
+                    serde_json::to_string(&b).unwrap()
+                );
+                prop_assert!(parse_invalidate_body(body.as_bytes()).is_err(), "{}", body);
+            }
+
+            #[test]
+            fn a_token_round_trips(token in "\\PC{0,80}") {
+                let body = json!({"stale_token": token}).to_string();
+                prop_assert_eq!(parse_invalidate_body(body.as_bytes()).unwrap(), Some(token));
+            }
+
+            #[test]
+            fn routes_yield_one_nonempty_path_segment(path in "(/[a-z0-9%._-]{0,8}){0,5}") {
+                match route(&path) {
+                    Some(Route::Token(a)) | Some(Route::Invalidate(a)) => {
+                        prop_assert!(!a.is_empty() && !a.contains('/'), "{}", a);
+                        prop_assert!(path.starts_with("/v1/token/"));
+                    }
+                    Some(Route::Healthz) => prop_assert_eq!(path.as_str(), "/healthz"),
+                    Some(Route::Metrics) => prop_assert_eq!(path.as_str(), "/metrics"),
+                    None => {}
+                }
+            }
+
+            #[test]
+            fn bearer_keys_are_trimmed_and_nonempty(header in proptest::collection::vec(any::<u8>(), 0..64)) {
+                if let Some(k) = auth::bearer(Some(&header)) {
+                    prop_assert!(!k.is_empty() && k.trim() == k);
+                }
+            }
+        }
     }
 }

@@ -108,6 +108,15 @@ fn invalidate_stale_then_forced_then_rate_limited() {
     let v = r.json();
     assert_eq!(v["error"], "rate_limited");
     assert_eq!(v["status"], 9);
+    let after: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=31).contains(&after),
+        "WeChat allows one per 30 s: {after}"
+    );
     assert_eq!(fetches(&fake, APP1), 3);
     assert_eq!(
         srv.token(APP1, BILLING_KEY).access_token(),
@@ -117,9 +126,19 @@ fn invalidate_stale_then_forced_then_rate_limited() {
 }
 
 #[test]
-fn every_unauthorized_path_gets_the_same_401() {
+fn a_wrong_key_always_sees_one_401_and_a_good_key_learns_it_is_not_allowed() {
     let fake = fake_with_apps();
     let srv = Tokend::start(&config(&fake, "", ""));
+    let post = |app: &str, key: Option<&str>| {
+        http(
+            srv.addr,
+            "POST",
+            &format!("/v1/token/{app}/invalidate"),
+            key,
+            Some("{}"),
+        )
+    };
+    // Without a valid key: one identical answer, whatever the appid (configured or not).
     let attempts: Vec<Resp> = vec![
         srv.get(&format!("/v1/token/{APP1}"), None), // no header
         srv.get(
@@ -131,31 +150,13 @@ fn every_unauthorized_path_gets_the_same_401() {
             &format!("/v1/token/{APP1}"),
             Some(&format!("{BILLING_KEY}x")),
         ), // a key plus more
-        srv.get(&format!("/v1/token/{APP2}"), Some(BILLING_KEY)), // key not allowed for the app
-        srv.get("/v1/token/wx_not_configured", Some(BILLING_KEY)), // app not configured
-        srv.get("/v1/token/wx_not_configured", Some(OPS_KEY)), // not configured, "*" key
-        srv.get("/v1/token/wx_not_configured", None),
-        http(
-            srv.addr,
-            "POST",
-            &format!("/v1/token/{APP1}/invalidate"),
+        srv.get(
+            "/v1/token/wx_not_configured",
             Some("wrong-key-0123456789abcdef"),
-            Some("{}"),
         ),
-        http(
-            srv.addr,
-            "POST",
-            &format!("/v1/token/{APP2}/invalidate"),
-            Some(BILLING_KEY),
-            Some("{}"),
-        ),
-        http(
-            srv.addr,
-            "POST",
-            "/v1/token/wx_not_configured/invalidate",
-            None,
-            Some("{}"),
-        ),
+        srv.get("/v1/token/wx_not_configured", None),
+        post(APP1, Some("wrong-key-0123456789abcdef")),
+        post("wx_not_configured", None),
     ];
     for r in &attempts {
         assert_eq!(r.status, 401, "{r:?}");
@@ -173,6 +174,23 @@ fn every_unauthorized_path_gets_the_same_401() {
     let mut raw = Vec::new();
     std::io::Read::read_to_end(&mut s, &mut raw).unwrap();
     assert_eq!(parse_response(&raw).body, attempts[0].body);
+
+    // A valid key is told it may not ask for that app: the same answer whether the app is
+    // configured but not in its list, or not configured at all.
+    let denied: Vec<Resp> = vec![
+        srv.get(&format!("/v1/token/{APP2}"), Some(BILLING_KEY)),
+        srv.get("/v1/token/wx_not_configured", Some(BILLING_KEY)),
+        srv.get("/v1/token/wx_not_configured", Some(OPS_KEY)),
+        post(APP2, Some(BILLING_KEY)),
+    ];
+    for r in &denied {
+        assert_eq!(r.status, 401, "{r:?}");
+        assert_eq!(r.body, denied[0].body, "identical bodies");
+    }
+    assert_eq!(
+        denied[0].json(),
+        json!({"error":"app_not_allowed","status":1,"errcode":0,"errmsg":"this client key is not allowed for this appid"})
+    );
     assert_eq!(
         fake.stats().token_endpoint_requests(),
         0,

@@ -130,6 +130,8 @@ pub fn tokend_command(config_path: &std::path::Path) -> Command {
 pub struct Tokend {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The configuration file it was started with (rewrite it, then `sighup`).
+    pub config_path: PathBuf,
     logs: Arc<Mutex<Vec<String>>>,
     _dir: TempDir,
 }
@@ -142,6 +144,8 @@ impl Tokend {
     pub fn start_with(config: &str, env: &[(&str, &str)]) -> Tokend {
         let dir = TempDir::new("srv");
         let path = dir.write("wx-tokend.toml", config);
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
         let mut cmd = tokend_command(&path);
         cmd.envs(env.iter().copied());
         let mut child = cmd
@@ -181,9 +185,22 @@ impl Tokend {
         Tokend {
             child,
             addr,
+            config_path: path,
             logs,
             _dir: dir,
         }
+    }
+
+    pub fn sighup(&self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGHUP) };
+    }
+
+    /// Log lines (parsed) whose `msg` is `msg`.
+    pub fn lines_with_msg(&self, msg: &str) -> Vec<Value> {
+        self.log_lines()
+            .into_iter()
+            .filter(|l| l["msg"] == msg)
+            .collect()
     }
 
     /// Everything logged so far, one line per entry.
@@ -339,6 +356,85 @@ pub fn parse_response(raw: &[u8]) -> Resp {
         status,
         headers,
         body: body.to_owned(),
+    }
+}
+
+/// Runs `wx-tokend --check-config` on `text` (written with `mode`), killed after 10 s if it
+/// hangs: (exit code, stdout, stderr).
+pub fn check_config(text: &str, mode: u32, env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let dir = TempDir::new("check");
+    let path = dir.write("c.toml", text);
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    let mut child = tokend_command(&path)
+        .envs(env.iter().copied())
+        .arg("--check-config")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("--check-config hangs");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A TCP connection to `addr` from the loopback address `from` (such as 127.0.0.2), so that
+/// a test can be a different peer from the rest of the test process.
+pub fn connect_from(from: std::net::Ipv4Addr, addr: SocketAddr) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let SocketAddr::V4(to) = addr else {
+        panic!("IPv4 only")
+    };
+    let sin = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let local = sin(from, 0);
+        assert_eq!(
+            libc::bind(fd, (&local as *const libc::sockaddr_in).cast(), len),
+            0,
+            "bind {from}"
+        );
+        let remote = sin(*to.ip(), to.port());
+        assert_eq!(
+            libc::connect(fd, (&remote as *const libc::sockaddr_in).cast(), len),
+            0,
+            "connect"
+        );
+        TcpStream::from_raw_fd(fd)
+    }
+}
+
+/// Raises this process's soft open-file limit to its hard limit; returns the new soft limit.
+pub fn raise_fd_limit() -> u64 {
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur
     }
 }
 
