@@ -188,7 +188,7 @@ fn redis_store_invalidation_storm_across_processes() {
     };
     let s = Setup::new("redisstorm", FakeConfig::default());
     invalidation_storm(&s, &redis.url());
-    let key = format!("wx_token:{}", s.appid);
+    let key = format!("wx_token:{{{}}}", s.appid);
     assert_eq!(
         redis.cli(&["HGET", &key, "generation"]).unwrap().trim(),
         "2"
@@ -276,7 +276,7 @@ fn redis_outage_serves_valid_tokens_limits_direct_fetches_and_recovers() {
     redis.restart();
     assert!(eventually(10, || get(&s.appid).is_ok()), "recovered");
     assert_eq!(s.fetches(), 3);
-    let key = format!("wx_token:{}", s.appid);
+    let key = format!("wx_token:{{{}}}", s.appid);
     assert!(eventually(2, || redis
         .cli(&["HGET", &key, "generation"])
         .is_some_and(|g| g.trim() == "1")));

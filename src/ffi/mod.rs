@@ -62,8 +62,12 @@ const _: () = {
 /// (300), "timeout_ms" (5000), "retry_min_ms" (500), "retry_max_ms" (60000),
 /// "error_cooldown_ms" (30000), and for sharing one token between processes and hosts:
 /// "store" ("memory", the default; "file:/abs/dir"; "redis://[user:pass@]host:port/db" or
-/// "rediss://..."), "store_prefix" ("wx_token:"), "lease_ms", "store_sync_ms" (10000),
-/// "store_fallback_per_hour" (2); for client mode: "central" (the wx-tokend server's base URL,
+/// "rediss://..."; "redis+sentinel://[user:pass@]host:port[,host:port...]/service[/db]";
+/// "redis+cluster://[user:pass@]host:port[,host:port...]"; rediss+sentinel/rediss+cluster for
+/// TLS), "store_prefix" ("wx_token:"), "lease_ms", "store_sync_ms" (10000),
+/// "store_fallback_per_hour" (2), "store_tls_ca_file" (absolute path of a PEM CA for a TLS
+/// Redis store; default: the public web roots), "store_tls_cert_file" and "store_tls_key_file"
+/// (absolute paths of a PEM client certificate and its key, together; default: none); for client mode: "central" (the wx-tokend server's base URL,
 /// https or loopback http) with "central_key" (this client's key for it). Unknown keys are
 /// rejected with WX_INVALID_ARGUMENT.
 ///
