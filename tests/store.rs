@@ -11,22 +11,6 @@ use common::*;
 use wx_fake::{FakeConfig, Fault, FaultKind};
 use wx_token::ffi::*;
 
-fn peer_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/store_peer");
-    assert!(
-        bin.exists(),
-        "cargo test builds examples: {} missing",
-        bin.display()
-    );
-    bin
-}
-
 fn tmpdir(tag: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{tag}-{}", unique_appid("d")));
     std::fs::create_dir_all(&d).unwrap();

@@ -236,14 +236,14 @@ enum Target {
 
 enum Conn {
     Plain(redis::Connection),
-    Cluster(ClusterConnection),
+    Cluster(Box<ClusterConnection>),
 }
 
 impl Conn {
     fn as_dyn(&mut self) -> &mut dyn redis::ConnectionLike {
         match self {
             Conn::Plain(c) => c,
-            Conn::Cluster(c) => c,
+            Conn::Cluster(c) => &mut **c,
         }
     }
 }
@@ -369,7 +369,7 @@ impl RedisConn {
                 c.set_read_timeout(Some(self.timeout))
                     .and_then(|()| c.set_write_timeout(Some(self.timeout)))
                     .map_err(|e| failed(&e))?;
-                Ok(Conn::Cluster(c))
+                Ok(Conn::Cluster(Box::new(c)))
             }
         }
     }

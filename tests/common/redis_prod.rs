@@ -2,11 +2,11 @@
 //! replica and a sentinel, a 3-primary cluster, a TLS server with a CA and certificates made
 //! here. Every process started is killed on drop; every file lives under the target tmpdir.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use super::{eventually, unique_appid};
+use super::{eventually, peer_bin, unique_appid};
 
 pub fn installed(bin: &str) -> bool {
     Command::new(bin).arg("--version").output().is_ok()
@@ -46,8 +46,9 @@ impl Proc {
         }
     }
 
-    /// A plain redis-server on `port`, no persistence, with `extra` arguments.
-    pub fn redis(port: u16, dir: &Path, extra: &[&str]) -> Proc {
+    /// A redis-server on 127.0.0.1:`port`, no persistence, with `extra` arguments; waits until
+    /// it answers, unless it serves TLS only.
+    pub fn redis(port: u16, extra: &[&str]) -> Proc {
         let mut args: Vec<String> = [
             "--bind",
             "127.0.0.1",
@@ -57,8 +58,6 @@ impl Proc {
             "",
             "--appendonly",
             "no",
-            "--dir",
-            &dir.display().to_string(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -123,11 +122,10 @@ impl SentinelSet {
             return None;
         }
         let dir = scratch_dir("sentinel");
-        let primary = Proc::redis(free_port(), &dir, &[]);
+        let primary = Proc::redis(free_port(), &[]);
         let rport = free_port();
         let replica = Proc::redis(
             rport,
-            &dir,
             &["--replicaof", "127.0.0.1", &primary.port.to_string()],
         );
         let sport = free_port();
@@ -196,7 +194,6 @@ impl RedisCluster {
                 let dir = scratch_dir("cluster");
                 Proc::redis(
                     port,
-                    &dir,
                     &[
                         "--cluster-enabled",
                         "yes",
@@ -333,7 +330,7 @@ impl TlsFiles {
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         // Proc::redis sets --port first; the later "--port 0" wins.
-        let proc = Proc::redis(port, &self.dir, &args);
+        let proc = Proc::redis(port, &args);
         assert!(
             eventually(10, || self.cli(port, &["PING"]).is_some()),
             "TLS redis-server answers"
@@ -354,23 +351,6 @@ impl TlsFiles {
             args,
         )
     }
-}
-
-/// The store_peer example binary (built by `cargo test`, or `cargo build --examples`).
-pub fn peer_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/store_peer");
-    assert!(
-        bin.exists(),
-        "{} missing: build the examples",
-        bin.display()
-    );
-    bin
 }
 
 /// store_peer processes, one per `(appid, extra args)`, released together through a go file;
