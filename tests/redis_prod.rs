@@ -232,10 +232,17 @@ fn tls_with_a_private_ca_and_a_client_certificate() {
         tls.path("nope.crt")
     );
     let no_store = format!(r#"{{"store_tls_ca_file":"{}"}}"#, tls.path("ca.crt"));
-    for bad in [plain, missing, no_store] {
+    // A certificate where the key belongs: refused at register, without quoting either file.
+    let swapped = format!(
+        r#"{{"store":"{url}","store_tls_cert_file":"{}","store_tls_key_file":"{}"}}"#,
+        tls.path("client.key"),
+        tls.path("client.crt")
+    );
+    for bad in [plain, missing, no_store, swapped] {
         let e = register(&appid, "s", Some(&bad)).unwrap_err();
         assert_eq!(e.status, WX_INVALID_ARGUMENT, "{bad}");
         assert!(!e.message.contains(password), "{}", e.message);
+        assert!(!e.message.contains(key_body), "{}", e.message);
     }
 }
 

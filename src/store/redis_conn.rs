@@ -72,7 +72,42 @@ impl Pem {
                 ));
             }
         };
-        Ok(Pem { ca, cert_key })
+        let pem = Pem { ca, cert_key };
+        pem.check(tls)?;
+        Ok(pem)
+    }
+
+    /// Parses the PEM now, so that a wrong file fails at register with the option's name
+    /// rather than at the first connection. Messages never quote a file's contents.
+    fn check(&self, tls: &RedisTls) -> Result<(), Error> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |key: &str, path: &Option<PathBuf>, what: &str| {
+            let path = path.as_deref().unwrap_or(Path::new("")).display();
+            Error::invalid(format!("options_json: {key} {path}: no valid {what} in it"))
+        };
+        let certs_ok = |pem: &[u8]| {
+            let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem).collect();
+            certs.is_ok_and(|c| !c.is_empty())
+        };
+        if let Some(ca) = &self.ca
+            && !certs_ok(ca)
+        {
+            return Err(bad("store_tls_ca_file", &tls.ca_file, "PEM certificate"));
+        }
+        if let Some((cert, key)) = &self.cert_key {
+            if !certs_ok(cert) {
+                return Err(bad(
+                    "store_tls_cert_file",
+                    &tls.cert_file,
+                    "PEM certificate",
+                ));
+            }
+            if PrivateKeyDer::from_pem_slice(key).is_err() {
+                return Err(bad("store_tls_key_file", &tls.key_file, "PEM private key"));
+            }
+        }
+        Ok(())
     }
 
     fn certificates(&self) -> TlsCertificates {
@@ -631,20 +666,26 @@ mod tests {
             ..RedisTls::default()
         };
         let second = Duration::from_secs(1);
-        let e = RedisConn::open("redis://h:1/0", &t("/etc/hostname"), second).unwrap_err();
+        let not_pem = std::env::temp_dir().join(format!("wx-not-pem-{}", std::process::id()));
+        std::fs::write(&not_pem, "not a certificate\n").unwrap();
+        let not_pem = not_pem.to_str().unwrap();
+        let e = RedisConn::open("redis://h:1/0", &t(not_pem), second).unwrap_err();
         assert!(e.to_string().contains("TLS store URL"), "{e}");
         for (ca, why) in [
             ("relative.pem", "absolute"),
             ("/nonexistent/ca.pem", "cannot open"),
             ("/etc", "regular file"),
+            (not_pem, "no valid PEM certificate"),
         ] {
             let e = RedisConn::open("rediss://h:1/0", &t(ca), second).unwrap_err();
             assert!(e.to_string().contains(why), "{ca}: {e}");
         }
         let half = RedisTls {
-            cert_file: Some("/etc/hostname".into()),
+            cert_file: Some(not_pem.into()),
             ..RedisTls::default()
         };
-        assert!(RedisConn::open("rediss://h:1/0", &half, second).is_err());
+        let e = RedisConn::open("rediss://h:1/0", &half, second).unwrap_err();
+        assert!(e.to_string().contains("go together"), "{e}");
+        std::fs::remove_file(not_pem).unwrap();
     }
 }
