@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, TryLockError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConnection};
 use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
@@ -420,22 +420,31 @@ impl RedisConn {
     /// The primary the sentinels name, asked on a helper thread so that a sentinel that
     /// accepts connections but never answers holds no caller longer than the timeout.
     fn primary(&self, s: &Sentinel) -> Result<redis::Client, Error> {
-        if let Ok(p) = s.primary.try_lock()
-            && let Some(c) = p.as_ref()
-        {
-            return Ok(c.clone());
-        }
         let mine = fork::epoch() + 1;
-        let busy = s.lookup.load(Ordering::Acquire);
-        if busy == mine
-            || s.lookup
-                .compare_exchange(busy, mine, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-        {
-            return Err(store_error(format!(
-                "redis sentinel {}: a lookup of the primary is still pending",
-                self.shown
-            )));
+        let deadline = Instant::now() + self.timeout;
+        // One lookup at a time: the others wait for its answer (within the timeout) rather
+        // than fail, so that a burst of callers never looks like a store outage.
+        loop {
+            if let Ok(p) = s.primary.try_lock()
+                && let Some(c) = p.as_ref()
+            {
+                return Ok(c.clone());
+            }
+            let busy = s.lookup.load(Ordering::Acquire);
+            if busy != mine
+                && s.lookup
+                    .compare_exchange(busy, mine, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(store_error(format!(
+                    "redis sentinel {}: a lookup of the primary is still pending",
+                    self.shown
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
         let mut client = match s.client(self.timeout) {
             Ok(c) => c,
@@ -465,7 +474,7 @@ impl RedisConn {
             s.lookup.store(0, Ordering::Release);
             return Err(store_error("cannot start a thread to ask redis sentinel"));
         }
-        match rx.recv_timeout(self.timeout) {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(Ok(c)) => Ok(c),
             Ok(Err(e)) => Err(store_error(format!(
                 "redis sentinel {}: no primary: {}",

@@ -58,6 +58,9 @@ impl Proc {
             "",
             "--appendonly",
             "no",
+            // A fresh working directory: never load a dump.rdb left in the current one.
+            "--dir",
+            &scratch_dir("redis").display().to_string(),
         ]
         .iter()
         .map(|s| s.to_string())
