@@ -94,13 +94,11 @@ fn sentinel_failover_keeps_one_token_and_publishes_to_the_new_primary() {
     assert_eq!(fingerprint(stored.trim()), current);
 }
 
-#[test]
-fn cluster_one_fetch_per_app_with_apps_on_every_node() {
-    let Some(cluster) = RedisCluster::start() else {
-        return eprintln!("redis-server not installed: skipped");
-    };
+/// One app per cluster node, `procs` processes x 2 threads per app, all at once: one fetch and
+/// one token per app, each record and lease on its app's node.
+fn cluster_fleet(cluster: &RedisCluster, extra_options: &str, procs: usize) {
     let s = Setup::new("cluster", FakeConfig::default());
-    // One app per node: each app's record and lease share a slot through the {appid} tag.
+    // Record and lease share a slot through the {appid} tag; pick appids landing on each node.
     let mut apps: Vec<Option<String>> = vec![None; cluster.nodes.len()];
     for i in 0.. {
         let appid = format!("{}_{i}", s.appid);
@@ -120,12 +118,12 @@ fn cluster_one_fetch_per_app_with_apps_on_every_node() {
     }
     s.fake.set_delay_ms(300); // the first fetch is in flight while the whole fleet asks
     let options = s.options(&format!(
-        r#""store":"{}","endpoint":"classic""#,
+        r#""store":"{}","endpoint":"classic"{extra_options}"#,
         cluster.url("")
     ));
     let peers: Vec<(&str, &[&str])> = apps
         .iter()
-        .flat_map(|a| [(a.as_str(), &[][..]); 3])
+        .flat_map(|a| vec![(a.as_str(), &[][..]); procs])
         .collect();
     let seen = Peers::start(&s.secret, &options, 2, &peers).wait();
     for (i, a) in apps.iter().enumerate() {
@@ -133,11 +131,11 @@ fn cluster_one_fetch_per_app_with_apps_on_every_node() {
         assert_eq!(
             st.token_requests + st.stable_requests + st.force_requests,
             1,
-            "one fetch for {a} across 3 processes x 2 threads"
+            "one fetch for {a} across {procs} processes x 2 threads"
         );
         let current = fingerprint(&s.fake.current_token(a).unwrap());
         assert!(
-            seen[i * 3..i * 3 + 3]
+            seen[i * procs..(i + 1) * procs]
                 .iter()
                 .flatten()
                 .all(|t| *t == current),
@@ -146,17 +144,45 @@ fn cluster_one_fetch_per_app_with_apps_on_every_node() {
         let port = cluster.nodes[i].port;
         let key = format!("wx_token:{{{a}}}");
         assert_eq!(
-            cli(port, &["HGET", &key, "generation"]).unwrap().trim(),
+            cluster
+                .cli(port, &["HGET", &key, "generation"])
+                .unwrap()
+                .trim(),
             "1"
         );
         assert_eq!(
-            cli(port, &["EXISTS", &format!("{key}:lease")])
+            cluster
+                .cli(port, &["EXISTS", &format!("{key}:lease")])
                 .unwrap()
                 .trim(),
             "0",
             "lease released"
         );
     }
+}
+
+#[test]
+fn cluster_one_fetch_per_app_with_apps_on_every_node() {
+    let Some(cluster) = RedisCluster::start(None) else {
+        return eprintln!("redis-server not installed: skipped");
+    };
+    cluster_fleet(&cluster, "", 3);
+}
+
+#[test]
+fn cluster_over_tls_with_a_private_ca_and_client_certificates() {
+    if !installed("redis-server") {
+        return eprintln!("redis-server not installed: skipped");
+    }
+    let cluster = RedisCluster::start(Some(TlsFiles::generate())).unwrap();
+    let tls = cluster.tls.as_ref().unwrap();
+    let extra = format!(
+        r#","store_tls_ca_file":"{}","store_tls_cert_file":"{}","store_tls_key_file":"{}""#,
+        tls.path("ca.crt"),
+        tls.path("client.crt"),
+        tls.path("client.key")
+    );
+    cluster_fleet(&cluster, &extra, 2);
 }
 
 #[test]

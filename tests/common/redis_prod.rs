@@ -184,28 +184,33 @@ impl SentinelSet {
 /// Three redis-server primaries joined by `redis-cli --cluster create`, no replicas.
 pub struct RedisCluster {
     pub nodes: Vec<Proc>,
+    /// With TLS: every node serves TLS only, between nodes too, and wants client certificates.
+    pub tls: Option<TlsFiles>,
 }
 
 impl RedisCluster {
-    pub fn start() -> Option<RedisCluster> {
+    pub fn start(tls: Option<TlsFiles>) -> Option<RedisCluster> {
         if !installed("redis-server") {
             return None;
         }
         let nodes: Vec<Proc> = (0..3)
             .map(|_| {
-                let port = free_port();
-                let dir = scratch_dir("cluster");
-                Proc::redis(
-                    port,
-                    &[
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        &dir.join("nodes.conf").display().to_string(),
-                        "--cluster-node-timeout",
-                        "2000",
-                    ],
-                )
+                let conf = scratch_dir("cluster").join("nodes.conf");
+                let mut args = vec![
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    conf.to_str().unwrap(),
+                    "--cluster-node-timeout",
+                    "2000",
+                ];
+                match &tls {
+                    Some(t) => {
+                        args.extend(["--tls-cluster", "yes"]);
+                        t.server(&args)
+                    }
+                    None => Proc::redis(free_port(), &args),
+                }
             })
             .collect();
         let addrs: Vec<String> = nodes
@@ -213,6 +218,7 @@ impl RedisCluster {
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
         let out = Command::new("redis-cli")
+            .args(tls.as_ref().map(TlsFiles::cli_flags).unwrap_or_default())
             .args(["--cluster", "create"])
             .args(&addrs)
             .args(["--cluster-replicas", "0", "--cluster-yes"])
@@ -223,16 +229,22 @@ impl RedisCluster {
             "cluster create: {}",
             String::from_utf8_lossy(&out.stdout)
         );
-        let c = RedisCluster { nodes };
+        let c = RedisCluster { nodes, tls };
         assert!(
-            eventually(20, || c.nodes.iter().all(|n| cli(
-                n.port,
-                &["CLUSTER", "INFO"]
-            )
-            .is_some_and(|o| o.contains("cluster_state:ok")))),
+            eventually(20, || c.nodes.iter().all(|n| c
+                .cli(n.port, &["CLUSTER", "INFO"])
+                .is_some_and(|o| o.contains("cluster_state:ok")))),
             "cluster is ok on every node"
         );
         Some(c)
+    }
+
+    /// redis-cli against one node (not following redirections).
+    pub fn cli(&self, port: u16, args: &[&str]) -> Option<String> {
+        match &self.tls {
+            Some(t) => t.cli(port, args),
+            None => cli(port, args),
+        }
     }
 
     pub fn url(&self, userinfo: &str) -> String {
@@ -241,12 +253,18 @@ impl RedisCluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        format!("redis+cluster://{userinfo}{}", hosts.join(","))
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}+cluster://{userinfo}{}", hosts.join(","))
     }
 
     /// Which node serves `key`: its slot, against each node's own slot ranges.
     pub fn node_of(&self, key: &str) -> usize {
-        let slot: u16 = cli(self.nodes[0].port, &["CLUSTER", "KEYSLOT", key])
+        let slot: u16 = self
+            .cli(self.nodes[0].port, &["CLUSTER", "KEYSLOT", key])
             .unwrap()
             .trim()
             .parse()
@@ -254,7 +272,7 @@ impl RedisCluster {
         self.nodes
             .iter()
             .position(|n| {
-                let nodes = cli(n.port, &["CLUSTER", "NODES"]).unwrap();
+                let nodes = self.cli(n.port, &["CLUSTER", "NODES"]).unwrap();
                 let me = nodes.lines().find(|l| l.contains("myself")).unwrap();
                 me.split_whitespace().skip(8).any(|range| {
                     let (a, b) = range.split_once('-').unwrap_or((range, range));
@@ -341,18 +359,24 @@ impl TlsFiles {
         proc
     }
 
+    /// redis-cli's flags for TLS with the client certificate.
+    pub fn cli_flags(&self) -> Vec<String> {
+        let mut flags = vec!["--tls".to_owned()];
+        for (flag, file) in [
+            ("--cacert", "ca.crt"),
+            ("--cert", "client.crt"),
+            ("--key", "client.key"),
+        ] {
+            flags.extend([flag.to_owned(), self.path(file)]);
+        }
+        flags
+    }
+
     /// redis-cli over TLS with the client certificate.
     pub fn cli(&self, port: u16, args: &[&str]) -> Option<String> {
-        let (ca, c, k) = (
-            self.path("ca.crt"),
-            self.path("client.crt"),
-            self.path("client.key"),
-        );
-        cli_with(
-            port,
-            &["--tls", "--cacert", &ca, "--cert", &c, "--key", &k],
-            args,
-        )
+        let flags = self.cli_flags();
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        cli_with(port, &flags, args)
     }
 }
 
