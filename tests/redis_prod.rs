@@ -41,7 +41,7 @@ fn acl_user(redis: &RedisServer, name: &str, password: &str, rules: &[&str]) {
 
 #[test]
 fn sentinel_failover_keeps_one_token_and_publishes_to_the_new_primary() {
-    let Some(mut set) = SentinelSet::start() else {
+    let Some(mut set) = SentinelSet::start(None) else {
         return eprintln!("redis-server or redis-sentinel not installed: skipped");
     };
     // 16 s tokens, refreshed 8 s ahead: the refresh falls well after the failover.
@@ -162,6 +162,29 @@ fn cluster_fleet(cluster: &RedisCluster, extra_options: &str, procs: usize) {
 }
 
 #[test]
+fn sentinel_over_tls_with_a_private_ca_and_client_certificates() {
+    if !installed("redis-sentinel") {
+        return eprintln!("redis-sentinel not installed: skipped");
+    }
+    let set = SentinelSet::start(Some(TlsFiles::generate())).unwrap();
+    let tls = set.tls.as_ref().unwrap();
+    let s = Setup::new("sentineltls", FakeConfig::default());
+    s.fake.set_delay_ms(300);
+    let options = s.options(&format!(r#""store":"{}",{}"#, set.url(), tls.options()));
+    let seen = Peers::start(&s.secret, &options, 2, &[(s.appid.as_str(), &[][..]); 3]).wait();
+    let current = fingerprint(&s.fake.current_token(&s.appid).unwrap());
+    assert!(seen.iter().flatten().all(|t| *t == current), "{seen:?}");
+    assert_eq!(s.fetches(), 1);
+    let key = format!("wx_token:{{{}}}", s.appid);
+    let stored = set.cli(set.primary.port, &["HGET", &key, "access_token"]);
+    assert_eq!(
+        fingerprint(stored.unwrap().trim()),
+        current,
+        "on the primary"
+    );
+}
+
+#[test]
 fn cluster_one_fetch_per_app_with_apps_on_every_node() {
     let Some(cluster) = RedisCluster::start(None) else {
         return eprintln!("redis-server not installed: skipped");
@@ -176,13 +199,7 @@ fn cluster_over_tls_with_a_private_ca_and_client_certificates() {
     }
     let cluster = RedisCluster::start(Some(TlsFiles::generate())).unwrap();
     let tls = cluster.tls.as_ref().unwrap();
-    let extra = format!(
-        r#","store_tls_ca_file":"{}","store_tls_cert_file":"{}","store_tls_key_file":"{}""#,
-        tls.path("ca.crt"),
-        tls.path("client.crt"),
-        tls.path("client.key")
-    );
-    cluster_fleet(&cluster, &extra, 2);
+    cluster_fleet(&cluster, &format!(",{}", tls.options()), 2);
 }
 
 #[test]

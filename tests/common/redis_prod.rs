@@ -115,28 +115,40 @@ pub struct SentinelSet {
     pub sentinel: Proc,
     /// A sentinel address nothing listens on, listed first in the URL: lookups must skip it.
     dead_sentinel: u16,
+    /// With TLS: servers and sentinel serve TLS only, replication too, client certificates.
+    pub tls: Option<TlsFiles>,
 }
 
 pub const SENTINEL_SERVICE: &str = "wxprimary";
 
 impl SentinelSet {
-    pub fn start() -> Option<SentinelSet> {
+    pub fn start(tls: Option<TlsFiles>) -> Option<SentinelSet> {
         if !installed("redis-server") || !installed("redis-sentinel") {
             return None;
         }
         let dir = scratch_dir("sentinel");
-        let primary = Proc::redis(free_port(), &[]);
-        let rport = free_port();
-        let replica = Proc::redis(
-            rport,
-            &["--replicaof", "127.0.0.1", &primary.port.to_string()],
-        );
+        let server = |extra: &[&str]| match &tls {
+            Some(t) => t.server(&[&["--tls-replication", "yes"], extra].concat()),
+            None => Proc::redis(free_port(), extra),
+        };
+        let primary = server(&[]);
+        let replica = server(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
         let sport = free_port();
+        let listen = match &tls {
+            Some(t) => format!(
+                "port 0\ntls-port {sport}\ntls-replication yes\ntls-cert-file {}\n\
+                 tls-key-file {}\ntls-ca-cert-file {}\n",
+                t.path("server.crt"),
+                t.path("server.key"),
+                t.path("ca.crt")
+            ),
+            None => format!("port {sport}\n"),
+        };
         let conf = dir.join("sentinel.conf");
         std::fs::write(
             &conf,
             format!(
-                "port {sport}\nbind 127.0.0.1\ndir {}\n\
+                "{listen}bind 127.0.0.1\ndir {}\n\
                  sentinel monitor {SENTINEL_SERVICE} 127.0.0.1 {} 1\n\
                  sentinel down-after-milliseconds {SENTINEL_SERVICE} 1000\n\
                  sentinel failover-timeout {SENTINEL_SERVICE} 3000\n",
@@ -151,29 +163,42 @@ impl SentinelSet {
             replica,
             sentinel,
             dead_sentinel: free_port(),
+            tls,
         };
         // Ready when the sentinel knows the replica: it can then promote it.
+        let rport = set.replica.port.to_string();
         assert!(
-            eventually(20, || cli(
-                sport,
-                &["SENTINEL", "replicas", SENTINEL_SERVICE]
-            )
-            .is_some_and(|o| o.contains(&rport.to_string()))),
+            eventually(20, || set
+                .cli(sport, &["SENTINEL", "replicas", SENTINEL_SERVICE])
+                .is_some_and(|o| o.contains(&rport))),
             "the sentinel found the replica"
         );
         Some(set)
     }
 
+    /// redis-cli against a server or the sentinel of this set.
+    pub fn cli(&self, port: u16, args: &[&str]) -> Option<String> {
+        match &self.tls {
+            Some(t) => t.cli(port, args),
+            None => cli(port, args),
+        }
+    }
+
     pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         format!(
-            "redis+sentinel://127.0.0.1:{},127.0.0.1:{}/{SENTINEL_SERVICE}/0",
+            "{scheme}+sentinel://127.0.0.1:{},127.0.0.1:{}/{SENTINEL_SERVICE}/0",
             self.dead_sentinel, self.sentinel.port
         )
     }
 
     /// The port of the server the sentinel names as primary now.
     pub fn primary_port(&self) -> Option<u16> {
-        let out = cli(
+        let out = self.cli(
             self.sentinel.port,
             &["SENTINEL", "get-master-addr-by-name", SENTINEL_SERVICE],
         )?;
@@ -357,6 +382,17 @@ impl TlsFiles {
             "TLS redis-server answers"
         );
         proc
+    }
+
+    /// The engine's options for these files, as JSON members: the CA, and the client
+    /// certificate and key.
+    pub fn options(&self) -> String {
+        format!(
+            r#""store_tls_ca_file":"{}","store_tls_cert_file":"{}","store_tls_key_file":"{}""#,
+            self.path("ca.crt"),
+            self.path("client.crt"),
+            self.path("client.key")
+        )
     }
 
     /// redis-cli's flags for TLS with the client certificate.
