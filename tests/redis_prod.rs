@@ -57,7 +57,7 @@ fn sentinel_failover_keeps_one_token_and_publishes_to_the_new_primary() {
         r#""store":"{}","endpoint":"classic","refresh_ahead_secs":8,"store_sync_ms":500,"timeout_ms":1000"#,
         set.url()
     ));
-    let hold: &[&str] = &["--hold-ms", "12000"];
+    let hold: &[&str] = &["--hold-ms", "13000"];
     let peers = Peers::start(&s.secret, &options, 2, &[(s.appid.as_str(), hold); 3]);
     let key = format!("wx_token:{{{}}}", s.appid);
     assert!(
