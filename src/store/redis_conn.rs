@@ -430,6 +430,12 @@ impl RedisConn {
             {
                 return Ok(c.clone());
             }
+            if Instant::now() >= deadline {
+                return Err(store_error(format!(
+                    "redis sentinel {}: a lookup of the primary is still pending",
+                    self.shown
+                )));
+            }
             let busy = s.lookup.load(Ordering::Acquire);
             if busy != mine
                 && s.lookup
@@ -437,12 +443,6 @@ impl RedisConn {
                     .is_ok()
             {
                 break;
-            }
-            if Instant::now() >= deadline {
-                return Err(store_error(format!(
-                    "redis sentinel {}: a lookup of the primary is still pending",
-                    self.shown
-                )));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -507,8 +507,12 @@ impl Sentinel {
             }
         });
         // TCP_USER_TIMEOUT bounds connects and unanswered writes to a dead host, so a helper
-        // thread left behind by a timed-out lookup ends too.
-        let tcp = redis::io::tcp::TcpSettings::default().set_user_timeout(timeout);
+        // thread left behind by a timed-out lookup ends too (Linux; elsewhere the kernel's).
+        let tcp = redis::io::tcp::TcpSettings::default();
+        #[cfg(target_os = "linux")]
+        let tcp = tcp.set_user_timeout(timeout);
+        #[cfg(not(target_os = "linux"))]
+        let _ = timeout;
         let mut b = SentinelClientBuilder::new(addrs, &self.service, SentinelServerType::Master)?
             .set_client_to_redis_db(self.db)
             .set_client_to_redis_tcp_settings(tcp.clone())
