@@ -383,3 +383,42 @@ fn acl_users_without_permissions_get_store_errors_and_never_publish() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(s.fetches(), 1);
 }
+
+/// A child forked after its parent talked to Redis over TLS opens its own connection. Had it
+/// used the parent's, the parent's TLS session would be out of step and its next store
+/// operation would fail (counted as a store failure).
+#[test]
+fn fork_child_never_uses_the_parents_tls_connection() {
+    if !installed("redis-server") {
+        return eprintln!("redis-server not installed: skipped");
+    }
+    let tls = TlsFiles::generate();
+    let server = tls.server(&[]);
+    let s = Setup::new("tlsfork", FakeConfig::default());
+    s.register(&format!(
+        r#""store":"rediss://127.0.0.1:{}/0",{},"store_fallback_per_hour":0,"endpoint":"classic","timeout_ms":1000"#,
+        server.port,
+        tls.options()
+    ));
+    let t1 = get(&s.appid).unwrap(); // the parent's connection is now open and idle
+    let base = s.fake.base_url();
+    let code = in_child(|| {
+        invalidate(&s.appid, Some(&t1)).is_ok()
+            && get(&s.appid).is_ok_and(|t2| t2 != t1 && valid_via_http(&base, &t2))
+    });
+    assert_eq!(code, 0, "the child replaced the token through the store");
+    assert_eq!(s.fetches(), 2);
+    // The parent learns the child's token from the store, over its own connection.
+    invalidate(&s.appid, Some(&t1)).unwrap();
+    let t = get(&s.appid).unwrap();
+    assert!(t != t1 && valid_via_http(&base, &t));
+    assert_eq!(s.fetches(), 2, "installed from the store, not fetched");
+    let stats = wx_token::stats(&s.appid).unwrap();
+    assert!(
+        stats
+            .failures
+            .iter()
+            .all(|f| f.status != wx_token::Status::Store),
+        "{stats:?}"
+    );
+}

@@ -279,6 +279,23 @@ pub fn peer_bin() -> std::path::PathBuf {
     bin
 }
 
+/// Runs `child` in a forked process and returns its exit status (0 = all assertions held).
+pub fn in_child(child: impl FnOnce() -> bool) -> i32 {
+    match unsafe { libc::fork() } {
+        -1 => panic!("fork failed"),
+        0 => {
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(false);
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+        }
+        pid => {
+            let mut status = 0;
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(libc::WIFEXITED(status), "child crashed: {status}");
+            libc::WEXITSTATUS(status)
+        }
+    }
+}
+
 /// FNV-1a 64 of a token, as examples/store_peer prints it.
 pub fn fingerprint(token: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
