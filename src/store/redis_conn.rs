@@ -174,11 +174,10 @@ fn parse_multi(rest: &str, tls: bool) -> Result<Multi, Error> {
         None => (None, None),
         Some(u) => {
             let (user, pass) = u.split_once(':').unwrap_or((u, ""));
-            let user = percent_decode(user)?;
-            let pass = percent_decode(pass)?;
+            let (user, pass) = (percent_decode(user)?, percent_decode(pass)?);
             (
-                (!user.is_empty()).then(|| Secret::new(&user)),
-                (!pass.is_empty()).then(|| Secret::new(&pass)),
+                (!user.expose().is_empty()).then_some(user),
+                (!pass.expose().is_empty()).then_some(pass),
             )
         }
     };
@@ -222,7 +221,8 @@ fn parse_multi(rest: &str, tls: bool) -> Result<Multi, Error> {
     })
 }
 
-fn percent_decode(s: &str) -> Result<String, Error> {
+/// Decodes straight into a `Secret`, so no plain copy of a password is left behind.
+fn percent_decode(s: &str) -> Result<Secret, Error> {
     let bad = || invalid_url("bad percent-encoding in the user info");
     let b = s.as_bytes();
     let mut out = Zeroizing::new(Vec::with_capacity(b.len()));
@@ -238,7 +238,7 @@ fn percent_decode(s: &str) -> Result<String, Error> {
             i += 1;
         }
     }
-    String::from_utf8(out.to_vec()).map_err(|_| bad())
+    Ok(Secret::new(std::str::from_utf8(&out).map_err(|_| bad())?))
 }
 
 fn host_port(h: &str, p: u16) -> String {
