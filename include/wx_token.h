@@ -95,15 +95,19 @@ extern "C" {
  * (300), "timeout_ms" (5000), "retry_min_ms" (500), "retry_max_ms" (60000),
  * "error_cooldown_ms" (30000), and for sharing one token between processes and hosts:
  * "store" ("memory", the default; "file:/abs/dir"; "redis://[user:pass@]host:port/db" or
- * "rediss://..."), "store_prefix" ("wx_token:"), "lease_ms", "store_sync_ms" (10000),
- * "store_fallback_per_hour" (2); for pacing the passive refresh (wx_token_invalidate of the
- * current token; refused beyond these with WX_RATE_LIMITED): "passive_refresh_interval_secs"
- * (30; at least this long between two such fetches, 0 to 86400) and
- * "passive_refresh_daily_limit" (100 per rolling 24 h, 0 to 10000); for client mode:
- * "central" (the wx-tokend server's base URL, https or loopback http; or several, as a JSON
- * array of strings or one comma-separated string, tried in order and failed over between, at
- * most 16) with "central_key" (this client's key for them). Unknown keys are rejected with
- * WX_INVALID_ARGUMENT.
+ * "rediss://..."; "redis+sentinel://[user:pass@]host:port[,host:port...]/service[/db]";
+ * "redis+cluster://[user:pass@]host:port[,host:port...]"; rediss+sentinel/rediss+cluster for
+ * TLS), "store_prefix" ("wx_token:"), "lease_ms", "store_sync_ms" (10000),
+ * "store_fallback_per_hour" (2), "store_tls_ca_file" (absolute path of a PEM CA for a TLS
+ * Redis store; default: the public web roots), "store_tls_cert_file" and "store_tls_key_file"
+ * (absolute paths of a PEM client certificate and its key, together; default: none); for
+ * pacing the passive refresh (wx_token_invalidate of the current token; refused beyond these
+ * with WX_RATE_LIMITED): "passive_refresh_interval_secs" (30; at least this long between two
+ * such fetches, 0 to 86400) and "passive_refresh_daily_limit" (100 per rolling 24 h, 0 to
+ * 10000); for client mode: "central" (the wx-tokend server's base URL, https or loopback
+ * http; or several, as a JSON array of strings or one comma-separated string, tried in order
+ * and failed over between, at most 16) with "central_key" (this client's key for them).
+ * Unknown keys are rejected with WX_INVALID_ARGUMENT.
  *
  * `appid` must be 1 to 128 characters of `[A-Za-z0-9_.-]`, not starting with `.`: it names
  * files and keys in shared stores, so the same rule holds whatever the store.

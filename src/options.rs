@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::error::Error;
 use crate::secret::Secret;
-use crate::store::StoreSpec;
+use crate::store::{RedisTls, StoreSpec};
 
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
 pub const DEFAULT_STORE_PREFIX: &str = "wx_token:";
@@ -129,6 +129,9 @@ struct RawOptions {
     store_fallback_per_hour: Option<u32>,
     passive_refresh_interval_secs: Option<u64>,
     passive_refresh_daily_limit: Option<u64>,
+    store_tls_ca_file: Option<String>,
+    store_tls_cert_file: Option<String>,
+    store_tls_key_file: Option<String>,
     central: Option<CentralUrls>,
     central_key: Option<String>,
 }
@@ -259,18 +262,26 @@ impl Options {
         }
         let prefix = raw.store_prefix.as_deref().unwrap_or(DEFAULT_STORE_PREFIX);
         crate::store::check_prefix(prefix)?;
+        // Paths to PEM files, read (and checked) by the Redis store when the app is registered.
+        let tls = RedisTls {
+            ca_file: raw.store_tls_ca_file.map(Into::into),
+            cert_file: raw.store_tls_cert_file.map(Into::into),
+            key_file: raw.store_tls_key_file.map(Into::into),
+        };
         if let Some(spec) = raw.store {
             // A store that cannot be opened is a configuration error at register, whatever
             // the store reports (WX_STORE is not a status register returns).
-            o.store = StoreSpec::parse(&spec, prefix, o.timeout).map_err(|e| {
+            o.store = StoreSpec::parse(&spec, prefix, &tls, o.timeout).map_err(|e| {
                 if e.status() == crate::Status::InvalidArgument {
                     e
                 } else {
                     Error::invalid(format!("options_json: store cannot be used: {e}"))
                 }
             })?;
-        } else if raw.store_prefix.is_some() {
-            return Err(Error::invalid("options_json: store_prefix needs a store"));
+        } else if raw.store_prefix.is_some() || !tls.is_empty() {
+            return Err(Error::invalid(
+                "options_json: store_prefix and store_tls_* need a store",
+            ));
         }
         Ok(o)
     }

@@ -11,22 +11,6 @@ use common::*;
 use wx_fake::{FakeConfig, Fault, FaultKind};
 use wx_token::ffi::*;
 
-fn peer_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/store_peer");
-    assert!(
-        bin.exists(),
-        "cargo test builds examples: {} missing",
-        bin.display()
-    );
-    bin
-}
-
 fn tmpdir(tag: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{tag}-{}", unique_appid("d")));
     std::fs::create_dir_all(&d).unwrap();
@@ -188,7 +172,7 @@ fn redis_store_invalidation_storm_across_processes() {
     };
     let s = Setup::new("redisstorm", FakeConfig::default());
     invalidation_storm(&s, &redis.url());
-    let key = format!("wx_token:{}", s.appid);
+    let key = format!("wx_token:{{{}}}", s.appid);
     assert_eq!(
         redis.cli(&["HGET", &key, "generation"]).unwrap().trim(),
         "2"
@@ -276,7 +260,7 @@ fn redis_outage_serves_valid_tokens_limits_direct_fetches_and_recovers() {
     redis.restart();
     assert!(eventually(10, || get(&s.appid).is_ok()), "recovered");
     assert_eq!(s.fetches(), 3);
-    let key = format!("wx_token:{}", s.appid);
+    let key = format!("wx_token:{{{}}}", s.appid);
     assert!(eventually(2, || redis
         .cli(&["HGET", &key, "generation"])
         .is_some_and(|g| g.trim() == "1")));

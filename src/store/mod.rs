@@ -6,6 +6,7 @@
 
 mod file;
 mod redis;
+mod redis_conn;
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::status::Status;
 
 pub use self::file::FileStore;
 pub use self::redis::RedisStore;
+pub use self::redis_conn::RedisTls;
 
 /// One app's shared token, as stored. Never holds the AppSecret.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,21 +97,45 @@ impl PartialEq for StoreSpec {
 impl Eq for StoreSpec {}
 
 impl StoreSpec {
-    /// Parses `memory`, `file:/dir` or `redis[s]://[user:password@]host:port[/db]`.
-    pub fn parse(spec: &str, prefix: &str, timeout: Duration) -> Result<StoreSpec, Error> {
+    /// Parses `memory`, `file:/dir`, `redis[s]://[user:password@]host:port[/db]`,
+    /// `redis[s]+sentinel://[user:password@]host:port[,…]/service[/db]` or
+    /// `redis[s]+cluster://[user:password@]host:port[,…]`. `tls` (the `store_tls_*` options) is
+    /// only valid with a Redis store.
+    pub fn parse(
+        spec: &str,
+        prefix: &str,
+        tls: &RedisTls,
+        timeout: Duration,
+    ) -> Result<StoreSpec, Error> {
+        let redis = matches!(
+            spec.split_once("://").map(|(scheme, _)| scheme),
+            Some(
+                "redis"
+                    | "rediss"
+                    | "redis+sentinel"
+                    | "rediss+sentinel"
+                    | "redis+cluster"
+                    | "rediss+cluster"
+            )
+        );
+        if !redis && !tls.is_empty() {
+            return Err(Error::invalid(
+                "options_json: store_tls_* options need a redis store (rediss://…)",
+            ));
+        }
         if spec == "memory" {
             return Ok(StoreSpec::Memory);
         }
         if let Some(dir) = spec.strip_prefix("file:") {
             return Ok(StoreSpec::Shared(Arc::new(FileStore::new(dir, prefix)?)));
         }
-        if spec.starts_with("redis://") || spec.starts_with("rediss://") {
+        if redis {
             return Ok(StoreSpec::Shared(Arc::new(RedisStore::new(
-                spec, prefix, timeout,
+                spec, prefix, tls, timeout,
             )?)));
         }
         Err(Error::invalid(
-            "options_json: store must be \"memory\", \"file:/path/to/dir\" or \"redis://host:port/db\" (or rediss://)",
+            "options_json: store must be \"memory\", \"file:/path/to/dir\", \"redis://host:port/db\" (or rediss://), \"redis+sentinel://host:port,…/service\" or \"redis+cluster://host:port,…\"",
         ))
     }
 }
@@ -179,11 +205,21 @@ mod tests {
     #[test]
     fn specs() {
         assert_eq!(
-            StoreSpec::parse("memory", "p:", Duration::from_secs(1)).unwrap(),
+            StoreSpec::parse("memory", "p:", &RedisTls::default(), Duration::from_secs(1)).unwrap(),
             StoreSpec::Memory
         );
-        assert!(StoreSpec::parse("mem", "p:", Duration::from_secs(1)).is_err());
-        assert!(StoreSpec::parse("file:relative/dir", "p:", Duration::from_secs(1)).is_err());
+        assert!(
+            StoreSpec::parse("mem", "p:", &RedisTls::default(), Duration::from_secs(1)).is_err()
+        );
+        assert!(
+            StoreSpec::parse(
+                "file:relative/dir",
+                "p:",
+                &RedisTls::default(),
+                Duration::from_secs(1)
+            )
+            .is_err()
+        );
         assert!(check_prefix("wx_token:").is_ok());
         assert!(check_prefix("../x").is_err());
     }

@@ -1,7 +1,8 @@
-//! `redis://` and `rediss://`: hosts share tokens through Redis.
+//! `redis://`, `rediss://`, Sentinel and Cluster (see `redis_conn`): hosts share tokens through
+//! Redis.
 //!
-//! Per app: a hash `<prefix><appid>` (the record: access_token, generation, fetched_at_ms,
-//! expires_at_ms, invalidated) and a string `<prefix><appid>:lease` holding the lease owner's id,
+//! Per app: a hash `<prefix>{<appid>}` (the record: access_token, generation, fetched_at_ms,
+//! expires_at_ms, invalidated) and a string `<prefix>{<appid>}:lease` holding the lease owner's id,
 //! set with NX and a PX expiry so that a holder killed mid-refresh is replaced within `lease_ms`.
 //! Every conditional write is a Lua script, so it is atomic on the server.
 
@@ -9,12 +10,11 @@ use std::fmt;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use redis::{Commands, Script};
-use std::sync::{Mutex, TryLockError};
+use redis::Script;
 
+use super::redis_conn::{RedisConn, RedisTls};
 use super::{Lease, Record, Store, check_prefix, store_error};
 use crate::error::Error;
-use crate::fork;
 
 /// A record outlives its token by a day, so the generation keeps counting across idle periods.
 const RECORD_KEEP_MS: u64 = 86_400_000;
@@ -52,119 +52,46 @@ static RELEASE: LazyLock<Script> = LazyLock::new(|| {
 });
 
 pub struct RedisStore {
-    client: redis::Client,
-    /// host:port/db, without credentials: what messages and Debug show.
-    shown: String,
+    conn: RedisConn,
     prefix: String,
-    timeout: Duration,
-    /// One idle connection, tagged with the fork epoch it was opened in. Taken out for each
-    /// operation (the lock is never held across I/O) and put back after a success.
-    idle: Mutex<Option<(u64, redis::Connection)>>,
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.shown, self.prefix)
+        write!(f, "{} ({})", self.conn.shown(), self.prefix)
     }
 }
 
 impl RedisStore {
-    pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<RedisStore, Error> {
+    pub fn new(
+        url: &str,
+        prefix: &str,
+        tls: &RedisTls,
+        timeout: Duration,
+    ) -> Result<RedisStore, Error> {
         check_prefix(prefix)?;
-        let rest = url.split_once("://").map_or("", |(_, r)| r);
-        let authority = rest.split('/').next().unwrap_or("");
-        if authority.rsplit('@').next().unwrap_or("").is_empty() {
-            return Err(Error::invalid(
-                "options_json: store needs a host, as in redis://127.0.0.1:6379/0",
-            ));
-        }
-        // The URL may hold a password: never echo it, nor redis's own parse error.
-        let client = redis::Client::open(url)
-            .map_err(|_| Error::invalid("options_json: store is not a valid redis:// URL"))?;
-        let info = client.get_connection_info();
-        let shown = format!("{} (db {})", info.addr(), info.redis_settings().db());
         Ok(RedisStore {
-            client,
-            shown,
+            conn: RedisConn::open(url, tls, timeout)?,
             prefix: prefix.to_owned(),
-            timeout: timeout.max(Duration::from_millis(100)),
-            idle: Mutex::new(None),
         })
     }
 
+    /// The appid is a hash tag (`{…}`), so that an app's record and lease live in one Redis
+    /// Cluster slot and every script touches one slot.
     fn key(&self, appid: &str) -> String {
-        format!("{}{appid}", self.prefix)
+        format!("{}{{{appid}}}", self.prefix)
     }
 
     fn lease_key(&self, appid: &str) -> String {
-        format!("{}{appid}:lease", self.prefix)
+        format!("{}{{{appid}}}:lease", self.prefix)
     }
 
-    /// Runs `op` on a connection; a failed connection is dropped rather than reused.
     fn with_conn<T>(
         &self,
         what: &str,
-        op: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        op: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, Error> {
-        let epoch = fork::epoch();
-        // try_lock: after a fork, the slot may be locked forever by a thread that is gone;
-        // then this process simply works without a cached connection.
-        let mut slot = match self.idle.try_lock() {
-            Ok(slot) => Some(slot),
-            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
-        };
-        let cached = slot.as_mut().and_then(|s| s.take());
-        drop(slot);
-        let mut conn = match cached {
-            Some((e, c)) if e == epoch => c,
-            other => {
-                // A connection from before a fork shares its socket with the parent: leave it
-                // to the parent rather than closing or using it.
-                std::mem::forget(other);
-                let c = self
-                    .client
-                    .get_connection_with_timeout(self.timeout)
-                    .map_err(|e| {
-                        store_error(format!(
-                            "cannot connect to redis at {}: {}",
-                            self.shown,
-                            describe(&e)
-                        ))
-                    })?;
-                c.set_read_timeout(Some(self.timeout))
-                    .map_err(|e| store_error(describe(&e)))?;
-                c.set_write_timeout(Some(self.timeout))
-                    .map_err(|e| store_error(describe(&e)))?;
-                c
-            }
-        };
-        match op(&mut conn) {
-            Ok(v) => {
-                if let Ok(mut slot) = self.idle.try_lock() {
-                    *slot = Some((epoch, conn));
-                }
-                Ok(v)
-            }
-            Err(e) => Err(store_error(format!(
-                "redis at {}: {what} failed: {}",
-                self.shown,
-                describe(&e)
-            ))),
-        }
-    }
-}
-
-/// redis's errors can quote a command's arguments; keep only the kind and the server's code.
-fn describe(e: &redis::RedisError) -> String {
-    if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connection_refusal() {
-        "connection refused".to_owned()
-    } else if e.is_io_error() || e.is_connection_dropped() {
-        "connection lost".to_owned()
-    } else {
-        format!("{:?} {}", e.kind(), e.code().unwrap_or(""))
+        self.conn.with_conn(what, op)
     }
 }
 
@@ -172,7 +99,7 @@ impl Store for RedisStore {
     fn load(&self, appid: &str) -> Result<Option<Record>, Error> {
         let key = self.key(appid);
         let fields: std::collections::HashMap<String, String> =
-            self.with_conn("HGETALL", |c| c.hgetall(&key))?;
+            self.with_conn("HGETALL", |c| redis::cmd("HGETALL").arg(&key).query(c))?;
         if fields.is_empty() {
             return Ok(None);
         }
@@ -197,11 +124,15 @@ impl Store for RedisStore {
     fn try_lease(&self, appid: &str, ttl: Duration) -> Result<Option<Lease>, Error> {
         let owner = super::owner_id();
         let key = self.lease_key(appid);
-        let opts = redis::SetOptions::default()
-            .conditional_set(redis::ExistenceCheck::NX)
-            .with_expiration(redis::SetExpiry::PX(ttl.as_millis() as u64));
-        let set: Option<String> =
-            self.with_conn("SET NX (lease)", |c| c.set_options(&key, &owner, opts))?;
+        let set: Option<String> = self.with_conn("SET NX (lease)", |c| {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(&owner)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl.as_millis() as u64)
+                .query(c)
+        })?;
         Ok(set.map(|_| Lease { owner, file: None }))
     }
 

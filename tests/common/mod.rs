@@ -1,6 +1,8 @@
 //! Calls the C ABI exactly as a C caller would, and wraps the answers for assertions.
 #![allow(dead_code)]
 
+pub mod redis_prod;
+
 use std::ffi::{CStr, CString, c_char};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -223,24 +225,18 @@ pub fn valid_via_http(base_url: &str, token: &str) -> bool {
 /// A real redis-server on a free loopback port, stopped (SIGKILL) on drop.
 pub struct RedisServer {
     pub port: u16,
-    child: Option<std::process::Child>,
+    server: Option<redis_prod::Proc>,
 }
 
 impl RedisServer {
     pub fn start() -> Option<RedisServer> {
-        if std::process::Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
+        if !redis_prod::installed("redis-server") {
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut r = RedisServer { port, child: None };
+        let mut r = RedisServer {
+            port: redis_prod::free_port(),
+            server: None,
+        };
         r.restart();
         Some(r)
     }
@@ -250,54 +246,53 @@ impl RedisServer {
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.server = None;
     }
 
     /// (Re)starts the server on the same port, empty, and waits until it answers.
     pub fn restart(&mut self) {
         self.stop();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &self.port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        self.child = Some(child);
-        assert!(
-            eventually(10, || self
-                .cli(&["PING"])
-                .is_some_and(|o| o.trim() == "PONG")),
-            "redis-server answers"
-        );
+        self.server = Some(redis_prod::Proc::redis(self.port, &[]));
     }
 
     /// Runs redis-cli against this server; `None` if it failed.
     pub fn cli(&self, args: &[&str]) -> Option<String> {
-        let out = std::process::Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        redis_prod::cli(self.port, args)
     }
 }
 
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
+/// The store_peer example binary (`cargo test` builds it; `cargo test --test NAME` does not:
+/// then `cargo build --examples` first).
+pub fn peer_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/store_peer");
+    assert!(
+        bin.exists(),
+        "{} missing: build the examples",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `child` in a forked process and returns its exit status (0 = all assertions held).
+pub fn in_child(child: impl FnOnce() -> bool) -> i32 {
+    match unsafe { libc::fork() } {
+        -1 => panic!("fork failed"),
+        0 => {
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(false);
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+        }
+        pid => {
+            let mut status = 0;
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(libc::WIFEXITED(status), "child crashed: {status}");
+            libc::WEXITSTATUS(status)
+        }
     }
 }
 
