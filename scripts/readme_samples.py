@@ -9,7 +9,7 @@ A sample is a fenced code block preceded by a marker comment (blank lines may si
     ```
 
 LANG is the language the caller asked for (c, cpp, csharp, python, sh, ...); NAME defaults to
-LANG_N (N counting that language's samples from 1); other KEY=VALUE pairs are passed through
+LANG_N (N counting that language's samples from 1; names are unique per language); other KEY=VALUE pairs are passed through
 for the caller (for example modes=memory,redis,central). Blocks without a marker are
 fragments and are ignored, unless --strict is given: then a block whose fence names LANG but
 has no marker is an error, so a new complete sample cannot be added untested by accident
@@ -87,10 +87,10 @@ def parse(path, strict_lang=None):
         if line.strip():
             pending = None  # a marker applies to the very next block only
         i += 1
-    names = [s.name for s in samples]
-    for n in set(names):
-        if names.count(n) > 1:
-            errors.append(f"{path}: two samples named {n}")
+    names = [(s.lang, s.name) for s in samples]
+    for lang, n in set(names):
+        if names.count((lang, n)) > 1:
+            errors.append(f"{path}: two {lang} samples named {n}")
     return samples, errors
 
 
