@@ -142,6 +142,22 @@ staged() { # --destdir: files land under the stage, but name the real prefix
 }
 check install-destdir-staging staged
 
+stripped() { # the installed libraries carry no debug info; --keep-debug puts it in a linked file
+    local lib="$PREFIX/lib/libwx_token.so.$VERSION" stage="$BUILD/stage-debug" so
+    ! readelf -S "$lib" | grep -q '\.debug_' || { echo "$lib has debug sections"; return 1; }
+    ! readelf -S "$lib" | grep -q ' \.symtab' || { echo "$lib has a full symbol table"; return 1; }
+    ! readelf -S "$PREFIX/lib/libwx_token.a" 2>/dev/null | grep -q '\.debug_info' || { echo "the archive has debug info"; return 1; }
+    echo "stripped .so: $(stat -c %s "$lib") bytes, .a: $(stat -c %s "$PREFIX/lib/libwx_token.a") bytes"
+    rm -rf "$stage"
+    "$REPO/scripts/install.sh" --no-build --keep-debug --prefix /opt/wx_token --destdir "$stage" || return 1
+    so="$stage/opt/wx_token/lib/libwx_token.so.$VERSION"
+    readelf -S "$so.debug" | grep -q '\.debug_info' || { echo "no debug info in $so.debug"; return 1; }
+    readelf --string-dump=.gnu_debuglink "$so" | grep -qF "libwx_token.so.$VERSION.debug" || { echo "no debuglink"; return 1; }
+    ! readelf -S "$so" | grep -q '\.debug_' || return 1
+    ! "$REPO/scripts/install.sh" --no-build --keep-debug --no-strip --prefix "$stage/x" 2>/dev/null
+}
+check installed-libraries-stripped stripped
+
 # --- 3. the header alone -----------------------------------------------------------------------
 WARN_CXX=(-std=c++17 -Wall -Wextra -Werror -pedantic -Wshadow -Wconversion -Wsign-conversion -Wold-style-cast -Wnon-virtual-dtor)
 header_alone() {
