@@ -120,13 +120,19 @@ fn check_app(dir: &Path, env: &[(&str, &str)], appid: &str) {
     assert!(String::from_utf8_lossy(&bare.stderr).contains("WX_SECRET"));
 }
 
+/// A fake WeChat that knows `appid`, and the `lang` sample built in its workspace.
+fn built(lang: &str, appid: &str) -> (FakeWechat, PathBuf) {
+    let fake = FakeWechat::start(FakeConfig::default()).unwrap();
+    fake.add_app(appid, "readme-secret");
+    let (code, build_block) = samples_of(lang);
+    let dir = workspace(lang, &code);
+    build(&build_block, &dir);
+    (fake, dir)
+}
+
 #[test]
 fn the_c_sample_builds_with_the_readme_line_and_runs() {
-    let fake = FakeWechat::start(FakeConfig::default()).unwrap();
-    fake.add_app("wx_readme_c", "readme-secret");
-    let (code, build_block) = samples_of("c");
-    let dir = workspace("c", &code);
-    build(&build_block, &dir);
+    let (fake, dir) = built("c", "wx_readme_c");
     let options = format!(r#"{{"api_base":"{}"}}"#, fake.base_url());
     let env = [
         ("WX_APPID", "wx_readme_c"),
@@ -144,11 +150,7 @@ fn the_c_sample_builds_with_the_readme_line_and_runs() {
 
 #[test]
 fn the_cpp_sample_builds_with_the_readme_line_and_runs() {
-    let fake = FakeWechat::start(FakeConfig::default()).unwrap();
-    fake.add_app("wx_readme_cpp", "readme-secret");
-    let (code, build_block) = samples_of("cpp");
-    let dir = workspace("cpp", &code);
-    build(&build_block, &dir);
+    let (fake, dir) = built("cpp", "wx_readme_cpp");
     let base = fake.base_url();
     check_app(
         &dir,
