@@ -338,6 +338,17 @@ wrong_secret() {
 }
 check valgrind-c-example-wrong-secret wrong_secret
 
+# Without WX_APPID/WX_SECRET the examples use the fake's demo app, and refuse a real WeChat.
+no_demo_secret_for_wechat() {
+    local bin rc
+    for bin in "$BIN/get_token_c_shared" "$BIN/get_token_cpp_shared"; do
+        rc=0
+        env -u WX_APPID -u WX_SECRET WX_API_BASE=https://api.weixin.qq.com "$bin" || rc=$?
+        [ "$rc" = 2 ] || { echo "$bin: exit $rc, expected 2"; return 1; }
+    done
+}
+check examples-refuse-wechat-without-credentials no_demo_secret_for_wechat
+
 # --- 7. the README's complete samples ----------------------------------------------------------
 # Each sample marked <!-- test: cpp --> is compiled as the README says and run in every mode
 # its marker lists; a sample must also refuse to run without credentials.
