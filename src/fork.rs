@@ -28,6 +28,7 @@ pub fn install_handlers() {
 }
 
 extern "C" fn prepare() {
+    crate::ffi::fork_lock();
     registry::fork_lock_all();
     refresher::fork_lock();
 }

@@ -342,3 +342,37 @@ fn a_refused_forced_refresh_is_reported() {
     );
     assert!(!last.message.contains(&t2));
 }
+
+/// A fork child does not wait for callback calls that were under way in the parent's other
+/// threads (they do not exist in the child): pre-fork servers set a logger in the parent.
+#[test]
+fn a_fork_child_can_replace_the_callback_while_the_parent_runs_it() {
+    let _serial = serial();
+    let s = Setup::new("evfork", FakeConfig::default());
+    s.register("");
+    let events = Arc::new(Collector::default());
+    events.linger_ms.store(1500, Ordering::SeqCst);
+    install(&events, WX_LEVEL_INFO);
+    let appid = s.appid.clone();
+    let getter = std::thread::spawn(move || get(&appid).unwrap());
+    assert!(eventually(10, || events.running.load(Ordering::SeqCst)));
+    let status = match unsafe { libc::fork() } {
+        -1 => panic!("fork failed"),
+        0 => unsafe {
+            libc::alarm(5); // a child that hangs is killed, and the test fails
+            let rc = wx_set_event_callback(None, std::ptr::null_mut(), WX_LEVEL_DEBUG);
+            libc::_exit(if rc == WX_OK { 0 } else { 1 })
+        },
+        pid => {
+            let mut status = 0;
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            status
+        }
+    };
+    remove();
+    getter.join().unwrap();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child hung or failed: status {status}"
+    );
+}
