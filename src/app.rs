@@ -14,7 +14,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::error::Error;
-use crate::events::{self, Level};
+use crate::events::{self, Level, kind};
 use crate::fork;
 use crate::options::{Endpoint, Options};
 use crate::pacing::{Failure, FallbackBudget, ForceLimiter, PassiveLimiter};
@@ -65,6 +65,9 @@ pub struct App {
     passive: Mutex<PassiveLimiter>,
     fallback: Mutex<FallbackBudget>,
     counters: Counters,
+    /// The generation of the last token reported as expired (`token_expired`), so each
+    /// expiry is reported once.
+    expiry_reported: AtomicU64,
 }
 
 #[derive(Default)]
@@ -136,6 +139,17 @@ enum Reason {
     Forced,
 }
 
+impl Reason {
+    fn describe(self) -> &'static str {
+        match self {
+            Reason::Demand => "fetch on demand",
+            Reason::Background => "refresh ahead of expiry",
+            Reason::Invalidated => "replacement of a rejected token",
+            Reason::Forced => "forced refresh",
+        }
+    }
+}
+
 /// Lands a flight whose fetch panicked (an engine bug, caught at the FFI boundary): without it
 /// the flight would stay marked and every later caller would wait for it until timing out.
 struct LandOnUnwind<'a>(&'a App);
@@ -152,6 +166,24 @@ impl Drop for LandOnUnwind<'_> {
         drop(st);
         self.0.done.notify_all();
     }
+}
+
+/// What a landing tells the operator. Built under `state`, emitted after it is unlocked, so
+/// an event sink may call back into the library.
+enum Report {
+    Quiet,
+    Fetched {
+        token: Arc<Token>,
+        /// stable_token handed back the token already cached.
+        renewed: bool,
+    },
+    Failed {
+        error: Error,
+        /// When the engine may try again; `None` when the error says so itself.
+        retry_in: Option<Duration>,
+        /// The token still served while the failure lasts, if any.
+        serving: Option<Arc<Token>>,
+    },
 }
 
 /// How a flight ended.
@@ -175,6 +207,7 @@ impl App {
             passive: Mutex::new(PassiveLimiter::default()),
             fallback: Mutex::new(FallbackBudget::default()),
             counters: Counters::default(),
+            expiry_reported: AtomicU64::new(0),
         }
     }
 
@@ -420,6 +453,7 @@ impl App {
         let mut st = self.state.lock_ok();
 
         let now = Instant::now();
+        let mut report = Report::Quiet;
         let landing = if st.config_epoch != config_epoch {
             st.last_error = None;
             Landing::Superseded
@@ -441,11 +475,25 @@ impl App {
                     st.rejected = None;
                     st.not_before = None;
                     st.synced_at = Some(now);
+                    let from_upstream = !got.from_store;
                     let token = self.install(got.fetched, got.requested_at);
+                    if from_upstream {
+                        report = Report::Fetched {
+                            token: token.clone(),
+                            renewed: !new_token,
+                        };
+                    }
                     match got.refused {
-                        // [abi] #11 item 4: only the caller who asked for the refresh learns
-                        // it was refused; a plain get is served the token WeChat calls current.
+                        // Only the caller who asked for the refresh learns it was refused; a
+                        // plain get is served the token WeChat calls current (#11 item 4).
                         Some(e) if matches!(reason, Reason::Invalidated | Reason::Forced) => {
+                            // WeChat handed back the token a caller saw rejected, and the
+                            // forced refresh that would replace it is beyond WeChat's limits.
+                            report = Report::Failed {
+                                error: e.clone(),
+                                retry_in: None,
+                                serving: Some(token),
+                            };
                             (Err(e.clone()), Some(e))
                         }
                         _ => (Ok(token), None),
@@ -474,12 +522,13 @@ impl App {
                     } else {
                         &mut st.failure
                     };
-                    *slot = Some(Failure::after(
-                        slot.as_ref(),
-                        e.clone(),
-                        now,
-                        &config.options,
-                    ));
+                    let failure = Failure::after(slot.as_ref(), e.clone(), now, &config.options);
+                    report = Report::Failed {
+                        error: e.clone(),
+                        retry_in: Some(failure.retry_at - now),
+                        serving: self.usable(now),
+                    };
+                    *slot = Some(failure);
                     (Err(e.clone()), Some(e))
                 }
             };
@@ -492,7 +541,99 @@ impl App {
         std::mem::forget(unwinding);
         self.done.notify_all();
         refresher::wake();
+        self.report(report, reason);
         landing
+    }
+
+    /// Tells the operator how a flight ended. Runs with no engine lock held.
+    fn report(&self, report: Report, reason: Reason) {
+        match report {
+            Report::Quiet => {}
+            Report::Fetched { token, renewed } => events::emit(
+                Level::Info,
+                &self.appid,
+                kind::TOKEN_FETCHED,
+                Status::Ok,
+                0,
+                format_args!(
+                    "{} token {} fetched ({}), valid for {} s",
+                    if renewed { "the same" } else { "a new" },
+                    events::token_hint(token.value()),
+                    reason.describe(),
+                    token.lifetime().as_secs()
+                ),
+            ),
+            Report::Failed {
+                error,
+                retry_in,
+                serving,
+            } => {
+                let serving = match &serving {
+                    Some(t) => format!(
+                        "the current token {} stays in service for {} s",
+                        events::token_hint(t.value()),
+                        t.remaining(Instant::now()).as_secs()
+                    ),
+                    None => "no valid token is available until then".to_owned(),
+                };
+                events::emit(
+                    Level::Warn,
+                    &self.appid,
+                    kind::REFRESH_FAILED,
+                    error.status(),
+                    error.errcode(),
+                    format_args!(
+                        "{} failed: {}; {}{serving}",
+                        reason.describe(),
+                        error.message(),
+                        retry_in.map_or_else(String::new, |d| format!(
+                            "next attempt in {} ms at the earliest; ",
+                            d.as_millis()
+                        )),
+                    ),
+                );
+            }
+        }
+    }
+
+    /// For the refresher: reports the current token's expiry once if it expired with no
+    /// replacement (every refresh failed), and otherwise says when to look again.
+    pub fn watch_expiry(&self, now: Instant) -> Option<Instant> {
+        let token = self.current.load_full()?;
+        if token.is_usable(now) {
+            return Some(token.expires_at());
+        }
+        if self
+            .expiry_reported
+            .swap(token.generation, Ordering::AcqRel)
+            == token.generation
+        {
+            return None;
+        }
+        let cause = {
+            let st = self.state.lock_ok();
+            [&st.bg_failure, &st.failure]
+                .into_iter()
+                .flatten()
+                .next()
+                .map(|f| f.error.clone())
+        };
+        let (status, errcode, why) = match &cause {
+            Some(e) => (e.status(), e.errcode(), e.message()),
+            None => (Status::Ok, 0, "none recorded"),
+        };
+        events::emit(
+            Level::Error,
+            &self.appid,
+            kind::TOKEN_EXPIRED,
+            status,
+            errcode,
+            format_args!(
+                "token {} expired with no replacement; callers now wait for a fetch on demand (last failure: {why})",
+                events::token_hint(token.value())
+            ),
+        );
+        None
     }
 
     /// Asks WeChat for a token. stable_token's normal mode may hand back the very token a
