@@ -137,8 +137,18 @@ fn a_refresh_failing_with_40164_is_reported_before_the_token_expires() {
         "token_expired reported: {:?}",
         events.of(&s.appid)
     );
-    // Callers now fetch on demand, and fail; let one do so before looking at everything.
+    // Callers now fetch on demand, and fail; let one do so before looking at everything. The
+    // get may have joined a flight another thread started, whose event that thread delivers
+    // after waking its waiters: wait for it rather than racing it.
     assert_eq!(get(&s.appid).unwrap_err().errcode, 40164);
+    assert!(
+        eventually(5, || events
+            .of(&s.appid)
+            .last()
+            .is_some_and(|e| e.kind == "refresh_failed")),
+        "the failure after expiry is reported: {:?}",
+        events.of(&s.appid)
+    );
     remove();
     let seen = events.of(&s.appid);
 
@@ -178,7 +188,7 @@ fn a_refresh_failing_with_40164_is_reported_before_the_token_expires() {
     assert!(first_failure < expired_at, "warned before it expired");
     // The on-demand fetch after expiry is reported too, saying nothing is served.
     let last = seen.last().unwrap();
-    assert_eq!(last.kind, "refresh_failed");
+    assert_eq!(last.kind, "refresh_failed", "{seen:?}");
     assert!(last.message.contains("no valid token"), "{}", last.message);
 
     for e in &seen {
@@ -199,8 +209,9 @@ fn a_refresh_failing_with_40164_is_reported_before_the_token_expires() {
 fn events_below_the_level_are_not_delivered_and_a_removed_callback_gets_nothing() {
     let _serial = serial();
     let s = Setup::new("evlevel", FakeConfig::default());
-    // classic: every invalidation brings a new token without spending a forced refresh.
-    s.register(r#""endpoint": "classic""#);
+    // classic: every invalidation brings a new token without spending a forced refresh; two
+    // reports in a row are not what the passive refresh's pacing is about here.
+    s.register(r#""endpoint": "classic", "passive_refresh_interval_secs": 0"#);
     let events = Arc::new(Collector::default());
     install(&events, WX_LEVEL_WARN);
     let t1 = get(&s.appid).unwrap();
@@ -319,7 +330,8 @@ fn the_options_schema_lists_every_option_with_its_default() {
 fn a_refused_forced_refresh_is_reported() {
     let _serial = serial();
     let s = Setup::new("evforce", FakeConfig::default());
-    s.register("");
+    // No local pacing: the refusal under test is WeChat's forced-refresh limit.
+    s.register(r#""passive_refresh_interval_secs": 0"#);
     let events = Arc::new(Collector::default());
     install(&events, WX_LEVEL_INFO);
     let t1 = get(&s.appid).unwrap();
