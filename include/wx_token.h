@@ -83,6 +83,70 @@ extern "C" {
 #define WX_TOKEN_MAX_LEN 512
 
 /**
+ * Event level debug (wx_event.level).
+ */
+#define WX_LEVEL_DEBUG 0
+
+/**
+ * Event level info: normal operation worth a log line (a token fetched, a store recovered).
+ */
+#define WX_LEVEL_INFO 1
+
+/**
+ * Event level warn: trouble the library is riding out (a refresh failed while the current
+ * token is still valid, a store outage).
+ */
+#define WX_LEVEL_WARN 2
+
+/**
+ * Event level error: callers are or will be failing (the token expired with no replacement).
+ */
+#define WX_LEVEL_ERROR 3
+
+/**
+ * Something an operator should know, passed to the wx_set_event_callback callback. Every
+ * pointer is valid, NUL-terminated UTF-8 for the duration of the call only: copy what you keep.
+ * No event ever contains an AppSecret, a central key or a whole token (a token is named by
+ * its last 4 characters and its length).
+ */
+typedef struct wx_event {
+  /**
+   * WX_LEVEL_DEBUG, WX_LEVEL_INFO, WX_LEVEL_WARN or WX_LEVEL_ERROR.
+   */
+  int32_t level;
+  /**
+   * The appid the event concerns, or "" for a process-wide event.
+   */
+  const char *app;
+  /**
+   * What happened, a stable name to alert on: "token_fetched" (info), "refresh_failed"
+   * (warn: status and errcode say why, the message says when it is retried and how long
+   * the current token stays in service), "token_expired" (error: the token expired with no
+   * replacement; once per expiry), "store_unavailable" (warn), "store_recovered" (info),
+   * "fallback_fetch" (warn). New kinds may be added; treat unknown ones by their level.
+   */
+  const char *kind;
+  /**
+   * A one-line human-readable description.
+   */
+  const char *message;
+  /**
+   * The WX_* status of the failure reported, WX_OK for good news.
+   */
+  int32_t status;
+  /**
+   * WeChat's errcode (for example 40164, IP not whitelisted), or 0.
+   */
+  int32_t errcode;
+} wx_event;
+
+/**
+ * The event callback type: `user_data` is the pointer given to wx_set_event_callback.
+ */
+typedef void (*wx_event_fn)(void *user_data,
+                            const struct wx_event *event);
+
+/**
  * Registers an app, or updates its secret and options if it is registered already.
  *
  * `appid` is a required NUL-terminated UTF-8 string; so is `secret`, except in client mode
@@ -218,6 +282,42 @@ const char *wx_token_version(void);
  * version does not define. A static string, never freed.
  */
 const char *wx_status_name(int32_t status);
+
+/**
+ * Sends the library's operator events (see wx_event) at or above `min_level` to `fn`, for
+ * the whole process, replacing any callback set before; `fn == NULL` removes it. Log them,
+ * alert on them: a refresh failing (say WeChat answers 40164 because the server's IP is not
+ * whitelisted) is reported when it happens, while the current token is still served, well
+ * before callers fail.
+ *
+ * Threads: `fn` is called on whichever thread did the work, often a library thread (the
+ * background refresher), sometimes a thread inside wx_token_get or wx_token_invalidate, and
+ * possibly on several threads at once; it and `user_data` must be safe to use from any thread.
+ *
+ * Re-entrancy: events are never emitted while the library holds a lock, so `fn` may call any
+ * function of this library (wx_token_get included, which then answers from the cache or
+ * fetches on that thread). It should return promptly: a slow callback delays the refresh
+ * that reported it. It must not unwind or longjmp out (a C++ callback catches everything).
+ *
+ * When this returns, the previous callback is not running on any other thread and will not
+ * be called again, so its `user_data` may be freed; this waits for calls in progress (so
+ * do not call it while holding a lock the callback takes). Called from inside a callback, it
+ * does not wait for that call.
+ *
+ * Returns WX_OK, or WX_INVALID_ARGUMENT if `min_level` is not one of WX_LEVEL_* (nothing is
+ * changed then).
+ */
+int32_t wx_set_event_callback(wx_event_fn fn,
+                              void *user_data,
+                              int32_t min_level);
+
+/**
+ * Every key options_json accepts (see wx_token_register), as a static JSON object, never
+ * freed: {"KEY": {"type": "string"|"integer", "default": VALUE or null, "meaning": "..."}}.
+ * A null default means the option is off unless set, or derived (the meaning says how).
+ * Bindings read it to check that they expose every option.
+ */
+const char *wx_token_options_schema(void);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -14,6 +14,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::error::Error;
+use crate::events::{self, Level, kind};
 use crate::fork;
 use crate::options::{Endpoint, Options};
 use crate::pacing::{Failure, FallbackBudget, ForceLimiter};
@@ -62,6 +63,9 @@ pub struct App {
     force: Mutex<ForceLimiter>,
     fallback: Mutex<FallbackBudget>,
     counters: Counters,
+    /// The generation of the last token reported as expired (`token_expired`), so each
+    /// expiry is reported once.
+    expiry_reported: AtomicU64,
 }
 
 #[derive(Default)]
@@ -109,6 +113,17 @@ enum Reason {
     Forced,
 }
 
+impl Reason {
+    fn describe(self) -> &'static str {
+        match self {
+            Reason::Demand => "fetch on demand",
+            Reason::Background => "refresh ahead of expiry",
+            Reason::Invalidated => "replacement of a rejected token",
+            Reason::Forced => "forced refresh",
+        }
+    }
+}
+
 /// Lands a flight whose fetch panicked (an engine bug, caught at the FFI boundary): without it
 /// the flight would stay marked and every later caller would wait for it until timing out.
 struct LandOnUnwind<'a>(&'a App);
@@ -125,6 +140,23 @@ impl Drop for LandOnUnwind<'_> {
         drop(st);
         self.0.done.notify_all();
     }
+}
+
+/// What a landing tells the operator. Built under `state`, emitted after it is unlocked, so
+/// an event sink may call back into the library.
+enum Report {
+    Quiet,
+    Fetched {
+        token: Arc<Token>,
+        /// stable_token handed back the token already cached.
+        renewed: bool,
+    },
+    Failed {
+        error: Error,
+        retry_in: Duration,
+        /// The token still served while the failure lasts, if any.
+        serving: Option<Arc<Token>>,
+    },
 }
 
 /// How a flight ended.
@@ -147,6 +179,7 @@ impl App {
             force: Mutex::new(ForceLimiter::default()),
             fallback: Mutex::new(FallbackBudget::default()),
             counters: Counters::default(),
+            expiry_reported: AtomicU64::new(0),
         }
     }
 
@@ -360,6 +393,7 @@ impl App {
         let mut st = self.state.lock_ok();
 
         let now = Instant::now();
+        let mut report = Report::Quiet;
         let landing = if st.config_epoch != config_epoch {
             st.last_error = None;
             Landing::Superseded
@@ -381,7 +415,14 @@ impl App {
                     st.rejected = None;
                     st.not_before = None;
                     st.synced_at = Some(now);
+                    let from_upstream = !got.from_store;
                     let token = self.install(got.fetched, got.requested_at);
+                    if from_upstream {
+                        report = Report::Fetched {
+                            token: token.clone(),
+                            renewed: !new_token,
+                        };
+                    }
                     match got.refused {
                         Some(e) => (Err(e.clone()), Some(e)),
                         None => (Ok(token), None),
@@ -405,12 +446,13 @@ impl App {
                     } else {
                         &mut st.failure
                     };
-                    *slot = Some(Failure::after(
-                        slot.as_ref(),
-                        e.clone(),
-                        now,
-                        &config.options,
-                    ));
+                    let failure = Failure::after(slot.as_ref(), e.clone(), now, &config.options);
+                    report = Report::Failed {
+                        error: e.clone(),
+                        retry_in: failure.retry_at - now,
+                        serving: self.usable(now),
+                    };
+                    *slot = Some(failure);
                     (Err(e.clone()), Some(e))
                 }
             };
@@ -423,7 +465,96 @@ impl App {
         std::mem::forget(unwinding);
         self.done.notify_all();
         refresher::wake();
+        self.report(report, reason);
         landing
+    }
+
+    /// Tells the operator how a flight ended. Runs with no engine lock held.
+    fn report(&self, report: Report, reason: Reason) {
+        match report {
+            Report::Quiet => {}
+            Report::Fetched { token, renewed } => events::emit(
+                Level::Info,
+                &self.appid,
+                kind::TOKEN_FETCHED,
+                Status::Ok,
+                0,
+                format_args!(
+                    "{} token {} fetched ({}), valid for {} s",
+                    if renewed { "the same" } else { "a new" },
+                    events::token_hint(token.value()),
+                    reason.describe(),
+                    token.lifetime().as_secs()
+                ),
+            ),
+            Report::Failed {
+                error,
+                retry_in,
+                serving,
+            } => {
+                let serving = match &serving {
+                    Some(t) => format!(
+                        "the current token {} stays in service for {} s",
+                        events::token_hint(t.value()),
+                        t.remaining(Instant::now()).as_secs()
+                    ),
+                    None => "no valid token is available until then".to_owned(),
+                };
+                events::emit(
+                    Level::Warn,
+                    &self.appid,
+                    kind::REFRESH_FAILED,
+                    error.status(),
+                    error.errcode(),
+                    format_args!(
+                        "{} failed: {}; next attempt in {} ms at the earliest; {serving}",
+                        reason.describe(),
+                        error.message(),
+                        retry_in.as_millis()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// For the refresher: reports the current token's expiry once if it expired with no
+    /// replacement (every refresh failed), and otherwise says when to look again.
+    pub fn watch_expiry(&self, now: Instant) -> Option<Instant> {
+        let token = self.current.load_full()?;
+        if token.is_usable(now) {
+            return Some(token.expires_at());
+        }
+        if self
+            .expiry_reported
+            .swap(token.generation, Ordering::AcqRel)
+            == token.generation
+        {
+            return None;
+        }
+        let cause = {
+            let st = self.state.lock_ok();
+            [&st.bg_failure, &st.failure]
+                .into_iter()
+                .flatten()
+                .next()
+                .map(|f| f.error.clone())
+        };
+        let (status, errcode, why) = match &cause {
+            Some(e) => (e.status(), e.errcode(), e.message()),
+            None => (Status::Ok, 0, "none recorded"),
+        };
+        events::emit(
+            Level::Error,
+            &self.appid,
+            kind::TOKEN_EXPIRED,
+            status,
+            errcode,
+            format_args!(
+                "token {} expired with no replacement; callers now wait for a fetch on demand (last failure: {why})",
+                events::token_hint(token.value())
+            ),
+        );
+        None
     }
 
     /// Asks WeChat for a token. stable_token's normal mode may hand back the very token a

@@ -83,24 +83,17 @@ impl Default for Options {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawOptions {
-    api_base: Option<String>,
-    endpoint: Option<String>,
-    refresh_ahead_secs: Option<u64>,
-    timeout_ms: Option<u64>,
-    retry_min_ms: Option<u64>,
-    retry_max_ms: Option<u64>,
-    error_cooldown_ms: Option<u64>,
-    store: Option<String>,
-    store_prefix: Option<String>,
-    lease_ms: Option<u64>,
-    store_sync_ms: Option<u64>,
-    store_fallback_per_hour: Option<u32>,
-    central: Option<String>,
-    central_key: Option<String>,
+/// Declares `RawOptions` from the options table, one `Option` field per key.
+macro_rules! raw_options {
+    ($($key:ident: $ty:ty, $json_type:literal, $default:literal, $meaning:literal;)*) => {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RawOptions {
+            $($key: Option<$ty>,)*
+        }
+    };
 }
+crate::options_schema::with_options!(raw_options);
 
 impl Options {
     /// Parses and validates `json` (`None` or blank means all defaults). Unknown keys are an

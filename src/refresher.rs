@@ -99,6 +99,10 @@ fn run(run_id: u64) {
                 Some(at) => next = Some(next.map_or(at, |n| n.min(at))),
                 None => {}
             }
+            // Also wake when a token expires, to tell the operator if it had no replacement.
+            if let Some(at) = app.watch_expiry(now) {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
         }
         let mut st = REFRESHER.state.lock_ok();
         if st.stop || st.epoch != my_epoch || st.run_id != run_id {
@@ -153,8 +157,12 @@ pub fn shutdown() {
     {
         let _ = t.join();
     }
+    // A refresh worker may be the caller (an event callback that shuts the library down):
+    // joining itself would fail, and it finishes as soon as the callback returns anyway.
     for w in workers {
-        let _ = w.join();
+        if w.thread().id() != std::thread::current().id() {
+            let _ = w.join();
+        }
     }
 }
 

@@ -7,8 +7,9 @@
 
 pub(crate) mod args;
 pub(crate) mod boundary;
+mod callback;
 
-use std::ffi::{CStr, c_char};
+use std::ffi::{CStr, c_char, c_void};
 
 use self::args::{check_buffer, copy_out, optional, required, write_opt};
 use self::boundary::ffi_boundary;
@@ -277,4 +278,97 @@ pub extern "C" fn wx_token_version() -> *const c_char {
 pub extern "C" fn wx_status_name(status: i32) -> *const c_char {
     let name = Status::from_code(status).map_or(c"UNKNOWN", Status::c_name);
     name.as_ptr()
+}
+
+/// Event level debug (wx_event.level).
+pub const WX_LEVEL_DEBUG: i32 = 0;
+/// Event level info: normal operation worth a log line (a token fetched, a store recovered).
+pub const WX_LEVEL_INFO: i32 = 1;
+/// Event level warn: trouble the library is riding out (a refresh failed while the current
+/// token is still valid, a store outage).
+pub const WX_LEVEL_WARN: i32 = 2;
+/// Event level error: callers are or will be failing (the token expired with no replacement).
+pub const WX_LEVEL_ERROR: i32 = 3;
+
+const _: () = {
+    use crate::events::Level;
+    assert!(WX_LEVEL_DEBUG == Level::Debug as i32 && WX_LEVEL_INFO == Level::Info as i32);
+    assert!(WX_LEVEL_WARN == Level::Warn as i32 && WX_LEVEL_ERROR == Level::Error as i32);
+};
+
+/// Something an operator should know, passed to the wx_set_event_callback callback. Every
+/// pointer is valid, NUL-terminated UTF-8 for the duration of the call only: copy what you keep.
+/// No event ever contains an AppSecret, a central key or a whole token (a token is named by
+/// its last 4 characters and its length).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct wx_event {
+    /// WX_LEVEL_DEBUG, WX_LEVEL_INFO, WX_LEVEL_WARN or WX_LEVEL_ERROR.
+    pub level: i32,
+    /// The appid the event concerns, or "" for a process-wide event.
+    pub app: *const c_char,
+    /// What happened, a stable name to alert on: "token_fetched" (info), "refresh_failed"
+    /// (warn: status and errcode say why, the message says when it is retried and how long
+    /// the current token stays in service), "token_expired" (error: the token expired with no
+    /// replacement; once per expiry), "store_unavailable" (warn), "store_recovered" (info),
+    /// "fallback_fetch" (warn). New kinds may be added; treat unknown ones by their level.
+    pub kind: *const c_char,
+    /// A one-line human-readable description.
+    pub message: *const c_char,
+    /// The WX_* status of the failure reported, WX_OK for good news.
+    pub status: i32,
+    /// WeChat's errcode (for example 40164, IP not whitelisted), or 0.
+    pub errcode: i32,
+}
+
+/// The event callback type: `user_data` is the pointer given to wx_set_event_callback.
+#[allow(non_camel_case_types)]
+pub type wx_event_fn = Option<unsafe extern "C" fn(user_data: *mut c_void, event: *const wx_event)>;
+
+/// Sends the library's operator events (see wx_event) at or above `min_level` to `fn`, for
+/// the whole process, replacing any callback set before; `fn == NULL` removes it. Log them,
+/// alert on them: a refresh failing (say WeChat answers 40164 because the server's IP is not
+/// whitelisted) is reported when it happens, while the current token is still served, well
+/// before callers fail.
+///
+/// Threads: `fn` is called on whichever thread did the work, often a library thread (the
+/// background refresher), sometimes a thread inside wx_token_get or wx_token_invalidate, and
+/// possibly on several threads at once; it and `user_data` must be safe to use from any thread.
+///
+/// Re-entrancy: events are never emitted while the library holds a lock, so `fn` may call any
+/// function of this library (wx_token_get included, which then answers from the cache or
+/// fetches on that thread). It should return promptly: a slow callback delays the refresh
+/// that reported it. It must not unwind or longjmp out (a C++ callback catches everything).
+///
+/// When this returns, the previous callback is not running on any other thread and will not
+/// be called again, so its `user_data` may be freed; this waits for calls in progress (so
+/// do not call it while holding a lock the callback takes). Called from inside a callback, it
+/// does not wait for that call.
+///
+/// Returns WX_OK, or WX_INVALID_ARGUMENT if `min_level` is not one of WX_LEVEL_* (nothing is
+/// changed then).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wx_set_event_callback(
+    r#fn: wx_event_fn,
+    user_data: *mut c_void,
+    min_level: i32,
+) -> i32 {
+    ffi_boundary!({
+        let level = crate::events::Level::from_code(min_level).ok_or_else(|| {
+            Error::invalid(format!(
+                "min_level must be 0 (debug) to 3 (error), not {min_level}"
+            ))
+        })?;
+        callback::set(r#fn, user_data, level);
+        Ok(())
+    })
+}
+
+/// Every key options_json accepts (see wx_token_register), as a static JSON object, never
+/// freed: {"KEY": {"type": "string"|"integer", "default": VALUE or null, "meaning": "..."}}.
+/// A null default means the option is off unless set, or derived (the meaning says how).
+/// Bindings read it to check that they expose every option.
+#[unsafe(no_mangle)]
+pub extern "C" fn wx_token_options_schema() -> *const c_char {
+    crate::options_schema::json().as_ptr()
 }

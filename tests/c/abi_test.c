@@ -38,6 +38,31 @@ static void last_message(char *buf, size_t len) {
     (void)full;
 }
 
+/* What the event callback saw. */
+struct seen {
+    int fetched;
+    int fetched_level;
+    char fetched_app[130];
+    int get_inside_ok;
+    int failed_errcode;
+    int failed_level;
+};
+
+static void on_event(void *user_data, const wx_event *event) {
+    struct seen *s = (struct seen *)user_data;
+    if (strcmp(event->kind, "token_fetched") == 0) {
+        char tok[WX_TOKEN_MAX_LEN + 1];
+        s->fetched++;
+        s->fetched_level = event->level;
+        snprintf(s->fetched_app, sizeof s->fetched_app, "%s", event->app);
+        /* Calling back into the library from the callback is allowed. */
+        s->get_inside_ok = wx_token_get(event->app, tok, sizeof tok, NULL) == WX_OK;
+    } else if (strcmp(event->kind, "refresh_failed") == 0) {
+        s->failed_errcode = event->errcode;
+        s->failed_level = event->level;
+    }
+}
+
 int main(void) {
     const char *base = env("WX_TEST_API_BASE");
     const char *appid = env("WX_TEST_APPID");
@@ -47,6 +72,8 @@ int main(void) {
     char again[WX_TOKEN_MAX_LEN + 1];
     char msg[1024];
     size_t len = 0;
+    struct seen seen;
+    memset(&seen, 0, sizeof seen);
 
     snprintf(options, sizeof options,
              "{\"api_base\":\"%s\",\"endpoint\":\"classic\",\"retry_min_ms\":50,\"error_cooldown_ms\":200}", base);
@@ -63,8 +90,17 @@ int main(void) {
     CHECK(wx_token_register(appid, secret, "{\"api_base\":\"http://example.com\"}") == WX_INVALID_ARGUMENT);
     CHECK(wx_token_register("wx\xff", secret, NULL) == WX_INVALID_ARGUMENT);
 
+    /* Every option is described by the schema. */
+    CHECK(strstr(wx_token_options_schema(), "\"store_prefix\":{\"type\":\"string\"") != NULL);
+
+    /* Events: a bad level is refused, then the callback is installed. */
+    CHECK(wx_set_event_callback(on_event, &seen, 9) == WX_INVALID_ARGUMENT);
+    CHECK(wx_set_event_callback(on_event, &seen, WX_LEVEL_INFO) == WX_OK);
+
     /* First get fetches; the second is served from the cache. */
     CHECK(wx_token_get(appid, token, sizeof token, &len) == WX_OK);
+    CHECK(seen.fetched == 1 && seen.fetched_level == WX_LEVEL_INFO && seen.get_inside_ok);
+    CHECK(strcmp(seen.fetched_app, appid) == 0);
     CHECK(len > 0 && len == strlen(token));
     CHECK(wx_last_errcode() == 0);
     CHECK(wx_last_error_message(NULL, 0) == 0);
@@ -109,6 +145,7 @@ int main(void) {
     CHECK(wx_token_register("wx_c_bad_secret", "wrong", options) == WX_OK);
     CHECK(wx_token_get("wx_c_bad_secret", token, sizeof token, &len) == WX_WECHAT_ERROR);
     CHECK(wx_last_errcode() == 40013);
+    CHECK(seen.failed_errcode == 40013 && seen.failed_level == WX_LEVEL_WARN);
     last_message(msg, sizeof msg);
     CHECK(strstr(msg, "40013") != NULL && strstr(msg, "wrong") == NULL);
 
@@ -118,6 +155,11 @@ int main(void) {
         size_t full = wx_last_error_message(tiny, sizeof tiny);
         CHECK(full > sizeof tiny && tiny[4] == '\0');
     }
+
+    /* Removing the callback: nothing more is delivered. */
+    CHECK(wx_set_event_callback(NULL, NULL, WX_LEVEL_DEBUG) == WX_OK);
+    CHECK(wx_token_invalidate(appid, token) == WX_OK);
+    CHECK(seen.fetched == 2); /* the first get and the first invalidation, nothing since */
 
     CHECK(wx_token_shutdown() == WX_OK);
     printf("%d passed, %d failed\n", passed, failed);
