@@ -26,7 +26,8 @@ fi
 # Run in our own process group so that nothing we start can outlive us: the fake server
 # also exits when its stdin (held by pytest) closes, and pool workers are joined by the tests.
 rc=0
-"$PYTHON" -m pytest -p no:cacheprovider tests "$@" || rc=$?
+if [[ $# -eq 0 ]]; then set -- tests; fi
+"$PYTHON" -m pytest -p no:cacheprovider "$@" || rc=$?
 if [[ $rc -eq 5 ]]; then
     echo "test.sh: pytest collected no tests; failing" >&2
     exit 1

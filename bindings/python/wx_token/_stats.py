@@ -28,6 +28,10 @@ class FailureCount:
         return _STATUS_BY_NAME.get(self.status_name, -1)
 
 
+_STORE_COUNTERS = ("store_failures", "store_publish_failures", "fallback_fetches",
+                   "store_records_rejected")
+
+
 @dataclasses.dataclass(frozen=True)
 class Stats:
     """One app's counters since it was registered in this process."""
@@ -44,6 +48,17 @@ class Stats:
     tokens_from_store: int
     #: Failed fetches and store operations, by status and errcode.
     failures: Tuple[FailureCount, ...]
+    #: Shared-store operations that failed (unreachable, refused, not writable), publishes
+    #: and lease releases included (0 with the memory store, or on an engine that does not
+    #: count them).
+    store_failures: int = 0
+    #: Of those, failed publishes, publish preparations and lease checks or releases.
+    store_publish_failures: int = 0
+    #: Direct fetches made while the store was unreachable (within the
+    #: ``store_fallback_per_hour`` budget).
+    fallback_fetches: int = 0
+    #: Records read from the store and refused by validation (then replaced).
+    store_records_rejected: int = 0
 
     @classmethod
     def from_json(cls, data: Dict[str, Any]) -> "Stats":
@@ -57,6 +72,7 @@ class Stats:
                 FailureCount(str(f["status"]), int(f["errcode"]), int(f["count"]))
                 for f in data.get("failures", ())
             ),
+            **{k: int(data.get(k, 0)) for k in _STORE_COUNTERS},
         )
 
 
