@@ -19,8 +19,9 @@ fi
 
 PYTHON="${PYTHON:-python3}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-if ! "$PYTHON" -c 'import pytest' >/dev/null 2>&1; then
-    "$PYTHON" -m pip install -q 'pytest>=7' >&2
+# pytest; aiohttp for the asyncio example.
+if ! "$PYTHON" -c 'import pytest, aiohttp' >/dev/null 2>&1; then
+    "$PYTHON" -m pip install -q 'pytest>=7' 'aiohttp>=3.9' >&2
 fi
 
 # Run in our own process group so that nothing we start can outlive us: the fake server
