@@ -109,13 +109,22 @@ def _engine_reports_store_health() -> bool:
                    reason="this engine emits no store_unavailable/store_recovered events yet")
 def test_a_store_outage_and_its_recovery_are_reported(fake, new_app, redis, events: Events) -> None:
     appid = new_app("evstore", store=redis.url, timeout_ms=500, store_sync_ms=100)
+    try:
+        _outage_and_recovery(appid, redis, events)
+    finally:
+        # Back to the memory store, so the app does not retry a stopped Redis for the rest
+        # of the session.
+        wx_token.register(appid, secret_for(appid), api_base=fake.base_url, endpoint="classic")
+
+
+def _outage_and_recovery(appid: str, redis, events: Events) -> None:  # type: ignore[no-untyped-def]
     t1 = wx_token.get(appid)
     redis.stop()
     try:
         wx_token.invalidate(appid, t1)  # needs the store: it is down
     except wx_token.WxTokenError:
         pass
-    down = events.wait_for(appid, "store_unavailable")
+    down = events.wait_for(appid, "store_unavailable", timeout=5)
     assert down.level == 2 and down.status == wx_token.STATUS_STORE
     redis.start()  # same port
     deadline = time.monotonic() + 10
