@@ -78,7 +78,7 @@ def call_with_token(appid: str, fn: Callable[..., T], *args: Any, **kwargs: Any)
         invalidate(appid, token)
         return fn(get(appid), *args, **kwargs)
     if inspect.isawaitable(result):
-        return _finish_async(appid, token, result, fn, args, kwargs)  # type: ignore[return-value]
+        return _finish_async(appid, token, result, fn, args, kwargs)  # type: ignore[return-value, arg-type]
     if rejected_errcode(result) is not None:
         invalidate(appid, token)
         return fn(get(appid), *args, **kwargs)
@@ -132,7 +132,7 @@ def passive_refresh(appid: str) -> Callable[[Callable[..., T]], Callable[..., T]
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                return await call_with_token_async(appid, fn, *args, **kwargs)  # type: ignore[arg-type]
+                return await call_with_token_async(appid, fn, *args, **kwargs)
 
             return async_wrapper  # type: ignore[return-value]
 
