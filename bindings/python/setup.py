@@ -91,6 +91,10 @@ class SdistWithCrate(sdist):
         for required in ("Cargo.toml", "Cargo.lock", "build.rs", "cbindgen.toml", "src/lib.rs"):
             if not os.path.isfile(os.path.join(dest, required)):
                 raise SystemExit("wx_token sdist: the packed crate lacks %s" % required)
+        # Its own workspace root: unpacked inside some other cargo workspace, cargo must not
+        # take it for a member of that one.
+        with open(os.path.join(dest, "Cargo.toml"), "a", encoding="utf-8") as f:
+            f.write("\n[workspace]\n")
 
 
 class BdistWheelAnyPython(bdist_wheel):

@@ -87,7 +87,7 @@ def sdist(dist: str) -> str:
 @pytest.fixture(scope="module")
 def wheel(dist: str) -> str:
     raw = os.path.join(dist, "raw")
-    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", raw, PKG_ROOT)
+    _run(sys.executable, "-m", "pip", "wheel", "--no-cache-dir", "--no-deps", "-w", raw, PKG_ROOT)
     [built] = glob.glob(os.path.join(raw, "*.whl"))
     assert os.path.basename(built).endswith("-py3-none-linux_x86_64.whl"), built
     _run(sys.executable, "-m", "auditwheel", "repair", "--strip", "-w", dist, built)
@@ -122,7 +122,7 @@ def test_sdist_carries_the_crate_and_license_expression(sdist: str) -> None:
 
 def test_sdist_builds_and_installs_in_a_fresh_venv(sdist: str, fake, new_app, tmp_path) -> None:
     python = _venv("venv-sdist")
-    _run(python, "-m", "pip", "install", sdist)
+    _run(python, "-m", "pip", "install", "--no-cache-dir", sdist)  # build it, never a cached wheel
     _smoke(python, fake, new_app, tmp_path)
 
 
