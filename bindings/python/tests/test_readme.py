@@ -1,9 +1,11 @@
-"""Every ```python block of bindings/python/README.md, and the Python sample of the top
-README, is a complete program: each runs as written, in its own process, against the fake
-WeChat (WX_APPID, WX_SECRET and WX_API_BASE set as the samples expect)."""
+"""Every complete Python sample of bindings/python/README.md and of the top README (a
+```python block marked <!-- test: python -->, found by scripts/readme_samples.py; an unmarked
+```python block is an error, so a new sample cannot go untested) runs as written, in its own
+process, against the fake WeChat (WX_APPID, WX_SECRET and WX_API_BASE set as the samples
+expect)."""
 
+import importlib.util
 import os
-import re
 import subprocess
 import sys
 from typing import List, Tuple
@@ -13,21 +15,24 @@ import pytest
 from conftest import PKG_ROOT, REPO, SECRET_MARK, secret_for
 
 READMES = [os.path.join(PKG_ROOT, "README.md"), os.path.join(REPO, "README.md")]
-FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 
 
-def python_samples() -> List[Tuple[str, str]]:
-    samples = []
+def _samples() -> List[Tuple[str, str]]:
+    spec = importlib.util.spec_from_file_location(
+        "readme_samples", os.path.join(REPO, "scripts", "readme_samples.py"))
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    found = []
     for path in READMES:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        for m in FENCE.finditer(text):
-            line = text.count("\n", 0, m.start()) + 1
-            samples.append(("%s:%d" % (os.path.relpath(path, REPO), line), m.group(1)))
-    return samples
+        samples, errors = mod.parse(path, "python")
+        assert not errors, errors
+        found += [("%s:%s" % (os.path.relpath(path, REPO), s.name), s.code)
+                  for s in samples if s.lang == "python"]
+    return found
 
 
-SAMPLES = python_samples()
+SAMPLES = _samples()
 
 
 def test_the_readmes_have_python_samples() -> None:
