@@ -1,26 +1,36 @@
-"""Build hooks for the wx_token wheel.
+"""Build hooks for the wx_token package (its metadata is in pyproject.toml).
 
-The package is pure Python (ctypes) plus the engine's shared library, which is copied into
-the package at build time from, in order:
+The package is pure Python (ctypes) plus the engine's shared library, which setuptools-rust
+builds from the Rust crate with cargo (release profile, stripped) and puts into the package as
+``wx_token/libwx_token.so``:
 
-1. the environment variable WX_TOKEN_LIB (an absolute path to the built library);
-2. <repo>/target/release/<libname>, then <repo>/target/debug/<libname>
-   (build it first with `cargo build --release -p wx_token`).
+* in a source checkout the crate is the repository root (``../../Cargo.toml``);
+* in an sdist it is ``rust/``, the crate as ``cargo package`` packs it (Cargo.toml with the
+  workspace settings resolved, Cargo.lock, build.rs, cbindgen.toml, include/, src/), so an
+  sdist builds anywhere with cargo and no checkout.
 
-The wheel is marked platform-specific but not tied to a Python ABI (tag py3-none-<platform>):
-the library is native, the Python code is not.
+``CARGO_TARGET_DIR`` is honoured (cargo reads it), so several builds can share one release
+build. The wheel is tagged ``py3-none-<platform>``: the library is native, but it is loaded
+with ctypes and uses no Python ABI.
 """
 
 import os
 import shutil
+import subprocess
 import sys
+import tarfile
+import tempfile
 
 from setuptools import setup
-from setuptools.command.build_py import build_py
-from setuptools.dist import Distribution
+from setuptools.command.bdist_wheel import bdist_wheel
+from setuptools.command.sdist import sdist
+from setuptools_rust import Binding, RustExtension, Strip
+from setuptools_rust.build import build_rust
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+#: Where an sdist carries the crate.
+SDIST_CRATE = "rust"
 
 
 def library_filename() -> str:
@@ -31,62 +41,80 @@ def library_filename() -> str:
     return "libwx_token.so"
 
 
-def find_library() -> str:
-    env = os.environ.get("WX_TOKEN_LIB")
-    if env:
-        if not os.path.isfile(env):
-            raise SystemExit("wx_token build: WX_TOKEN_LIB=%s does not exist" % env)
-        return os.path.abspath(env)
-    for profile in ("release", "debug"):
-        candidate = os.path.join(REPO, "target", profile, library_filename())
-        if os.path.isfile(candidate):
-            return candidate
-    raise SystemExit(
-        "wx_token build: no %s found. Run `cargo build --release -p wx_token` at the repository "
-        "root (%s) first, or set WX_TOKEN_LIB to the library's absolute path." % (library_filename(), REPO)
-    )
+def crate_manifest() -> str:
+    """Cargo.toml of the crate to build, relative to this directory (setuptools-rust wants it
+    relative): the sdist's copy if present, else the checkout's."""
+    if os.path.isfile(os.path.join(HERE, SDIST_CRATE, "Cargo.toml")):
+        return os.path.join(SDIST_CRATE, "Cargo.toml")
+    if os.path.isfile(os.path.join(REPO, "Cargo.toml")):
+        return os.path.relpath(os.path.join(REPO, "Cargo.toml"), HERE)
+    raise SystemExit("wx_token build: no Rust crate found (neither %s/ nor the repository root)" % SDIST_CRATE)
 
 
-class BuildPyWithLibrary(build_py):
-    """build_py that also copies the engine's shared library into the package."""
+class BuildRust(build_rust):
+    """setuptools-rust names a library after the Python extension suffix
+    (``.cpython-311-x86_64-linux-gnu.so``); ctypes loads a plain ``libwx_token.so``."""
 
-    def run(self) -> None:
-        super().run()
-        src = find_library()
-        dest_dir = os.path.join(self.build_lib, "wx_token")
-        os.makedirs(dest_dir, exist_ok=True)
-        dest = os.path.join(dest_dir, library_filename())
-        self.announce("copying %s -> %s" % (src, dest), level=2)
-        shutil.copyfile(src, dest)
-        os.chmod(dest, 0o755)
+    def get_dylib_ext_path(self, ext, target_fname):  # type: ignore[no-untyped-def]
+        path = super().get_dylib_ext_path(ext, target_fname)
+        return os.path.join(os.path.dirname(path), library_filename())
 
 
-class BinaryDistribution(Distribution):
-    """Makes bdist_wheel produce a platform wheel (the package carries a native library)."""
+class SdistWithCrate(sdist):
+    """Adds the Rust crate, as `cargo package` packs it, under rust/ in the sdist."""
 
-    def has_ext_modules(self) -> bool:
-        return True
+    def make_release_tree(self, base_dir, files):  # type: ignore[no-untyped-def]
+        super().make_release_tree(base_dir, files)
+        dest = os.path.join(base_dir, SDIST_CRATE)
+        if os.path.isfile(os.path.join(HERE, SDIST_CRATE, "Cargo.toml")):
+            # An sdist made from an sdist: carry the crate on as it is.
+            shutil.copytree(os.path.join(HERE, SDIST_CRATE), dest)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(
+                ["cargo", "package", "--manifest-path", os.path.join(REPO, "Cargo.toml"),
+                 "-p", "wx_token", "--no-verify", "--allow-dirty", "--locked",
+                 "--target-dir", tmp],
+                check=True,
+            )
+            crates = [f for f in os.listdir(os.path.join(tmp, "package")) if f.endswith(".crate")]
+            if len(crates) != 1:
+                raise SystemExit("wx_token sdist: expected one .crate, got %r" % crates)
+            with tarfile.open(os.path.join(tmp, "package", crates[0])) as tar:
+                top = crates[0][: -len(".crate")]
+                for member in tar.getmembers():
+                    if not member.name.startswith(top + "/") or ".." in member.name.split("/"):
+                        raise SystemExit("wx_token sdist: unexpected path in crate: %s" % member.name)
+                    member.name = member.name[len(top) + 1:]
+                    if member.name:
+                        tar.extract(member, dest)
+        for required in ("Cargo.toml", "Cargo.lock", "build.rs", "cbindgen.toml", "src/lib.rs"):
+            if not os.path.isfile(os.path.join(dest, required)):
+                raise SystemExit("wx_token sdist: the packed crate lacks %s" % required)
+        # Its own workspace root: unpacked inside some other cargo workspace, cargo must not
+        # take it for a member of that one.
+        with open(os.path.join(dest, "Cargo.toml"), "a", encoding="utf-8") as f:
+            f.write("\n[workspace]\n")
 
 
-cmdclass = {"build_py": BuildPyWithLibrary}
+class BdistWheelAnyPython(bdist_wheel):
+    """py3-none-<platform>: one wheel per platform serves every Python 3 (no Python ABI used)."""
 
-try:
-    try:
-        from setuptools.command.bdist_wheel import bdist_wheel as _bdist_wheel
-    except ImportError:
-        from wheel.bdist_wheel import bdist_wheel as _bdist_wheel  # type: ignore
+    def get_tag(self):  # type: ignore[no-untyped-def]
+        _, _, plat = super().get_tag()
+        return "py3", "none", plat
 
-    class BdistWheel(_bdist_wheel):  # type: ignore[misc, valid-type]
-        def finalize_options(self) -> None:
-            super().finalize_options()
-            self.root_is_pure = False
 
-        def get_tag(self):  # type: ignore[no-untyped-def]
-            _, _, plat = super().get_tag()
-            return "py3", "none", plat
-
-    cmdclass["bdist_wheel"] = BdistWheel
-except ImportError:
-    pass
-
-setup(cmdclass=cmdclass, distclass=BinaryDistribution)
+setup(
+    rust_extensions=[
+        RustExtension(
+            "wx_token.libwx_token",
+            path=crate_manifest(),
+            binding=Binding.NoBinding,
+            strip=Strip.All,
+            debug=False,
+            cargo_manifest_args=["--locked"],
+        )
+    ],
+    cmdclass={"build_rust": BuildRust, "sdist": SdistWithCrate, "bdist_wheel": BdistWheelAnyPython},
+)

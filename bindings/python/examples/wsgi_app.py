@@ -4,7 +4,8 @@
     GET /health   {"ok": true}
 
 Configuration (environment):
-    WX_APPID, WX_SECRET   the official account's credentials
+    WX_APPID, WX_SECRET   the official account's credentials (required: without them the app
+                          refuses to start rather than call WeChat with made-up ones)
     WX_API_BASE           optional, e.g. http://127.0.0.1:PORT for the project's fake WeChat
 
 Run it with the standard library's server (or gunicorn: `gunicorn -w 4 wsgi_app:application`):
@@ -22,15 +23,15 @@ from typing import Any, Callable, Dict, Iterable, List, Tuple
 
 import wx_token
 
-APPID = os.environ.get("WX_APPID", "wx_demo_appid")
+if not os.environ.get("WX_APPID") or not os.environ.get("WX_SECRET"):
+    raise SystemExit("wsgi_app: set WX_APPID and WX_SECRET (and WX_API_BASE=http://127.0.0.1:PORT "
+                     "to use the project's fake WeChat instead of the real one)")
+APPID = os.environ["WX_APPID"]
 API_BASE = os.environ.get("WX_API_BASE", "https://api.weixin.qq.com")
 
 # Register once per process, at import. Under gunicorn this runs in the master with
 # --preload, or in each worker otherwise; both work (see the README's notes on workers).
-_options: Dict[str, Any] = {}
-if "WX_API_BASE" in os.environ:
-    _options["api_base"] = API_BASE
-wx_token.register(APPID, os.environ.get("WX_SECRET", "demo_secret"), **_options)
+wx_token.register(APPID, os.environ["WX_SECRET"], api_base=API_BASE)
 
 
 @wx_token.passive_refresh(APPID)

@@ -8,9 +8,11 @@ Environment:
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -200,3 +202,113 @@ def assert_no_secret(exc: BaseException) -> None:
     texts.extend(traceback.format_exception(type(exc), exc, exc.__traceback__))
     for t in texts:
         assert SECRET_MARK not in t, t
+
+
+# --- redis-server ------------------------------------------------------------------------------
+
+REDIS_BIN = os.environ.get("WX_REDIS_SERVER") or shutil.which("redis-server") or "redis-server"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+class Redis:
+    """A real redis-server on 127.0.0.1, stoppable and restartable on the same port (to
+    make a store outage and its recovery)."""
+
+    def __init__(self, workdir: str) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: "Optional[subprocess.Popen[bytes]]" = None
+
+    @property
+    def url(self) -> str:
+        return "redis://127.0.0.1:%d/0" % self.port
+
+    def start(self) -> None:
+        if not os.path.isfile(REDIS_BIN) and shutil.which(REDIS_BIN) is None:
+            pytest.fail("redis-server not found (apt-get install redis-server, or set WX_REDIS_SERVER)")
+        self.proc = subprocess.Popen(
+            [REDIS_BIN, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", self.workdir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@pytest.fixture
+def redis(tmp_path: Any) -> Iterator[Redis]:
+    r = Redis(str(tmp_path))
+    r.start()
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+class Events:
+    """Collects the engine's events (installed with wx_token.set_event_handler at DEBUG)."""
+
+    def __init__(self) -> None:
+        self.seen: List[wx_token.Event] = []
+        self.lock = threading.Lock()
+        self.on_event: Optional[Any] = None
+
+    def __call__(self, event: "wx_token.Event") -> None:
+        with self.lock:
+            self.seen.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def of(self, appid: str) -> List["wx_token.Event"]:
+        with self.lock:
+            return [e for e in self.seen if e.app == appid]
+
+    def wait_for(self, appid: str, kind: str, timeout: float = 10.0) -> "wx_token.Event":
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for e in self.of(appid):
+                if e.kind == kind:
+                    return e
+            time.sleep(0.02)
+        raise AssertionError("no %s event for %s within %.0f s: %r" % (kind, appid, timeout, self.of(appid)))
+
+
+@pytest.fixture
+def events() -> Iterator[Events]:
+    import logging
+
+    ev = Events()
+    wx_token.set_event_handler(ev, logging.DEBUG)
+    try:
+        yield ev
+    finally:
+        wx_token.set_event_handler(None)

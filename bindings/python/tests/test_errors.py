@@ -138,8 +138,8 @@ def test_recovers_after_a_transient_error(fake, new_app) -> None:
 def test_rate_limited_has_its_class(fake, new_app) -> None:
     appid = new_app("ratelim")
     wx_token.get(appid)
-    wx_token.invalidate(appid)
-    _raises(wx_token.RateLimitedError, wx_token.invalidate, appid)
+    wx_token.force_refresh(appid)
+    _raises(wx_token.RateLimitedError, wx_token.force_refresh, appid)
 
 
 def test_status_mapping_covers_every_error_status() -> None:
@@ -188,9 +188,9 @@ def test_secret_never_in_any_error_text(fake, new_app) -> None:
         except wx_token.WxTokenError as e:
             errors.append(e)
     wx_token.get(good)
-    wx_token.invalidate(good)
+    wx_token.force_refresh(good)
     try:
-        wx_token.invalidate(good)
+        wx_token.force_refresh(good)
     except wx_token.WxTokenError as e:
         errors.append(e)
     assert len(errors) >= 9

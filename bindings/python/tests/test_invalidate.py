@@ -1,4 +1,4 @@
-"""invalidate(appid, stale_token=None) semantics."""
+"""invalidate(appid, stale_token) and force_refresh(appid) semantics."""
 
 import threading
 
@@ -83,14 +83,14 @@ def test_no_thread_sees_an_invalidated_token_again(fake, new_app) -> None:
         assert old not in seen
 
 
-def test_invalidate_without_token_forces_a_refresh_then_is_rate_limited(fake, new_app) -> None:
+def test_force_refresh_replaces_the_token_then_is_rate_limited(fake, new_app) -> None:
     appid = new_app("force")
     old = wx_token.get(appid)
-    wx_token.invalidate(appid)
+    wx_token.force_refresh(appid)
     new = wx_token.get(appid)
     assert new != old
     with pytest.raises(wx_token.RateLimitedError) as ei:
-        wx_token.invalidate(appid)
+        wx_token.force_refresh(appid)
     assert ei.value.status == wx_token.STATUS_RATE_LIMITED
     # The token stays in service.
     assert wx_token.get(appid) == new
@@ -128,3 +128,18 @@ def test_stable_endpoint_same_token_back_forces_once_then_rate_limits(fake, new_
 def test_invalidate_unknown_app(fake) -> None:
     with pytest.raises(wx_token.UnknownAppError):
         wx_token.invalidate("wx_never_registered_inv", "x")
+
+
+def test_invalidate_requires_the_rejected_token_and_never_forces(fake, new_app) -> None:
+    """invalidate(appid) without a token used to spend one of WeChat's 20 daily forced
+    refreshes; now it is an error that names force_refresh, and nothing reaches WeChat."""
+    appid = new_app("needtoken", endpoint="stable")
+    token = wx_token.get(appid)
+    before = fake.app_stats(appid)
+    for bad in ((appid,), (appid, None)):
+        with pytest.raises((TypeError, wx_token.InvalidArgumentError)) as ei:
+            wx_token.invalidate(*bad)  # type: ignore[call-arg]
+        if isinstance(ei.value, wx_token.InvalidArgumentError):
+            assert "force_refresh" in str(ei.value)
+    assert fake.app_stats(appid) == before
+    assert wx_token.get(appid) == token

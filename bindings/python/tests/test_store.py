@@ -1,5 +1,6 @@
 """A shared store across languages: Python processes and Rust processes (the engine's
-examples/store_peer) share one token through a file store, with one upstream fetch."""
+examples/store_peer) share one token through a file store or a real redis-server, with one
+upstream fetch."""
 
 import json
 import os
@@ -39,14 +40,21 @@ def fingerprint(token: str) -> str:
     return "fnv1a64:%016x" % h
 
 
-def test_python_and_rust_processes_share_one_file_store(fake, tmp_path) -> None:
+@pytest.fixture(params=["file", "redis"])
+def store_url(request, tmp_path) -> str:
+    if request.param == "file":
+        return "file:%s" % (tmp_path / "store")
+    return request.getfixturevalue("redis").url  # type: ignore[no-any-return]
+
+
+def test_python_and_rust_processes_share_one_store(fake, tmp_path, store_url) -> None:
     if not os.path.isfile(STORE_PEER):
         pytest.fail("%s not built (cargo build -p wx_token --example store_peer)" % STORE_PEER)
     appid = fresh_appid("pystore")
     secret = secret_for(appid)
     fake.add_app(appid, secret)
     fake.config(delay_ms=300)  # the first fetch is in flight while every process asks
-    options = {"api_base": fake.base_url, "endpoint": "classic", "store": "file:%s" % (tmp_path / "store")}
+    options = {"api_base": fake.base_url, "endpoint": "classic", "store": store_url}
     go = str(tmp_path / "go")
     procs: List["subprocess.Popen[str]"] = []
     for _ in range(3):

@@ -5,7 +5,7 @@ Quick start::
 
     import wx_token
     wx_token.register("wx1234567890", "your-app-secret")
-    token = wx_token.get("wx1234567890")
+    token = wx_token.get("wx1234567890")          # or: await wx_token.get_async(...)
 
 See the package README for the full API.
 """
@@ -23,10 +23,15 @@ from ._errors import (
     WeChatError,
     WxTokenError,
 )
-from ._client import TokenInfo, get, invalidate, register, shutdown, token_info
+from ._client import TokenInfo, force_refresh, get, invalidate, register, shutdown, token_info
+from ._async import force_refresh_async, get_async, invalidate_async
+from ._events import LOGGER_NAME, Event, EventHandler, log_event, set_event_handler
+from ._options import Options, options_schema
+from ._stats import FailureCount, Stats, stats
 from ._passive import (
     TOKEN_REJECTED_ERRCODES,
     call_with_token,
+    call_with_token_async,
     passive_refresh,
     rejected_errcode,
 )
@@ -53,9 +58,24 @@ __all__ = [
     "get",
     "token_info",
     "invalidate",
+    "force_refresh",
+    "get_async",
+    "invalidate_async",
+    "force_refresh_async",
     "shutdown",
     "TokenInfo",
+    "Options",
+    "options_schema",
+    "Stats",
+    "FailureCount",
+    "stats",
+    "Event",
+    "EventHandler",
+    "LOGGER_NAME",
+    "log_event",
+    "set_event_handler",
     "call_with_token",
+    "call_with_token_async",
     "passive_refresh",
     "rejected_errcode",
     "TOKEN_REJECTED_ERRCODES",

@@ -26,14 +26,22 @@ one fetch among them.
 import ctypes
 import json
 import os
+import sys
 import time
 from ctypes import byref, c_size_t, c_uint64
-from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 from . import _ffi
 from ._errors import InvalidArgumentError, last_error_for
+from ._options import Options
 
-__all__ = ["register", "get", "token_info", "invalidate", "shutdown", "TokenInfo"]
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
+
+__all__ = ["register", "get", "token_info", "invalidate", "force_refresh", "shutdown", "TokenInfo"]
 
 #: Seconds before the engine's expiry at which the binding stops using its cached copy and
 #: asks the engine again (which then answers with its own view of the token).
@@ -104,10 +112,11 @@ def _counter_for(appid: str, key: bytes) -> Optional[c_uint64]:
     return view
 
 
-def register(appid: str, secret: Optional[str], **options: Any) -> None:
+def register(appid: str, secret: Optional[str], **options: "Unpack[Options]") -> None:
     """Registers an app, or updates its secret and options if it is registered already.
 
-    Nothing is fetched here; the first :func:`get` does that. Options (all optional) are
+    Nothing is fetched here; the first :func:`get` does that. Options (all optional, typed by
+    :class:`Options`; ``options_schema()`` has the engine's defaults and meanings) are
     passed to the engine as JSON: ``api_base`` (default ``"https://api.weixin.qq.com"``;
     ``http://`` only for loopback hosts), ``endpoint`` (``"stable"``, the default, or
     ``"classic"``), ``refresh_ahead_secs`` (300), ``timeout_ms`` (5000), ``retry_min_ms``
@@ -214,9 +223,9 @@ def token_info(appid: str) -> TokenInfo:
     return TokenInfo(token, generation, expires_in)
 
 
-def invalidate(appid: str, stale_token: Optional[str] = None) -> None:
+def invalidate(appid: str, stale_token: str) -> None:
     """The passive refresh: call it when a WeChat API answered 40001, 42001 or 40014 for
-    ``stale_token`` (the token that call used).
+    ``stale_token`` (the token that call used; required).
 
     If ``stale_token`` is still the engine's token, it stops being handed out and a
     replacement is fetched before this returns (one fetch however many threads report it).
@@ -224,17 +233,41 @@ def invalidate(appid: str, stale_token: Optional[str] = None) -> None:
     engine first asks WeChat in normal mode and only forces a refresh if WeChat hands back
     the rejected token, within WeChat's limits (one per 30 s per app, 20 a day).
 
-    ``stale_token=None`` forces a refresh, under the same limits (on either endpoint).
-
-    The binding's own cached copy is dropped in every case.
+    To force a refresh without a rejected token, use :func:`force_refresh`.
 
     Raises:
         RateLimitedError: a forced refresh was needed but WeChat's limits forbid it now
             (the current token stays in service).
         UnknownAppError, WeChatError, NetworkError, ProtocolError: as for :func:`get`.
+        InvalidArgumentError: ``stale_token`` is not a str (``None`` included).
     """
     key = _encode(appid, "appid")
-    stale = None if stale_token is None else _encode(stale_token, "stale_token")
+    if stale_token is None:
+        # Before the split into invalidate/force_refresh, None meant "force": refuse it
+        # loudly rather than spend one of WeChat's 20 daily forced refreshes by accident.
+        raise InvalidArgumentError(
+            "invalidate needs the rejected token; use force_refresh(appid) to force a refresh")
+    stale = _encode(stale_token, "stale_token")
+    _invalidate(appid, key, stale)
+
+
+def force_refresh(appid: str) -> None:
+    """Replaces the app's token with a new one from WeChat now, whatever the current one.
+
+    Spends one of WeChat's forced refreshes: the engine allows at most one per 30 s per app
+    and 20 a day (else :class:`RateLimitedError`, and the current token stays in service).
+    For a token WeChat rejected, call :func:`invalidate` with that token instead: it forces
+    nothing when another process already replaced it.
+
+    Raises:
+        RateLimitedError: WeChat's forced-refresh limits forbid it now.
+        UnknownAppError, WeChatError, NetworkError, ProtocolError: as for :func:`get`.
+    """
+    _invalidate(appid, _encode(appid, "appid"), None)
+
+
+def _invalidate(appid: str, key: bytes, stale: Optional[bytes]) -> None:
+    # The binding's own cached copy is dropped in every case.
     _cache.pop(appid, None)
     st = _lib.wx_token_invalidate(key, stale)
     if st != _OK:

@@ -18,7 +18,9 @@ import ctypes
 import os
 import sys
 from ctypes import (
+    CFUNCTYPE,
     POINTER,
+    Structure,
     c_char_p,
     c_int32,
     c_size_t,
@@ -109,6 +111,35 @@ lib.wx_token_invalidate.restype = c_int32
 lib.wx_token_generation_counter.argtypes = [c_char_p, POINTER(c_void_p)]
 lib.wx_token_generation_counter.restype = c_int32
 
+# int32_t wx_token_stats_json(const char *appid, char *buf, size_t buf_len, size_t *out_len);
+lib.wx_token_stats_json.argtypes = [c_char_p, c_char_p, c_size_t, _size_p]
+lib.wx_token_stats_json.restype = c_int32
+
+
+class WxEvent(Structure):
+    """struct wx_event: its strings are valid for the duration of the callback only."""
+
+    _fields_ = [
+        ("level", c_int32),
+        ("app", c_char_p),
+        ("kind", c_char_p),
+        ("message", c_char_p),
+        ("status", c_int32),
+        ("errcode", c_int32),
+    ]
+
+
+# typedef void (*wx_event_fn)(void *user_data, const wx_event *event);
+EVENT_FN = CFUNCTYPE(None, c_void_p, POINTER(WxEvent))
+
+# int32_t wx_set_event_callback(wx_event_fn fn, void *user_data, int32_t min_level);
+lib.wx_set_event_callback.argtypes = [EVENT_FN, c_void_p, c_int32]
+lib.wx_set_event_callback.restype = c_int32
+
+# const char *wx_token_options_schema(void);   (static JSON, never freed)
+lib.wx_token_options_schema.argtypes = []
+lib.wx_token_options_schema.restype = c_char_p
+
 # int32_t wx_token_shutdown(void);
 lib.wx_token_shutdown.argtypes = []
 lib.wx_token_shutdown.restype = c_int32
@@ -151,6 +182,21 @@ def last_error() -> Tuple[int, str, str]:
     the next call."""
     errcode = int(lib.wx_last_errcode())
     return errcode, _read_text(lib.wx_last_error_message), _read_text(lib.wx_last_wechat_errmsg)
+
+
+def read_sized(fn: Any, key: bytes, first_size: int) -> Tuple[int, bytes]:
+    """Calls a `(key, buf, buf_len, out_len)` export, growing the buffer on BUFFER_TOO_SMALL:
+    (status, bytes written) — bytes only on OK."""
+    size = first_size
+    st = BUFFER_TOO_SMALL
+    for _ in range(4):
+        buf = ctypes.create_string_buffer(size)
+        n = c_size_t()
+        st = int(fn(key, buf, size, ctypes.byref(n)))
+        if st != BUFFER_TOO_SMALL:
+            return st, (buf.raw[: n.value] if st == OK else b"")
+        size = n.value + 1
+    return st, b""
 
 
 def _read_text(fn: Any) -> str:
