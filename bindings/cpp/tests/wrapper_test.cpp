@@ -103,12 +103,24 @@ wx_token::options fake_options(const char* endpoint = "classic") {
 }
 
 // A fresh app known to the fake and registered with the library.
-std::string new_app(const std::string& name, const char* endpoint = "classic") {
+std::string new_app_with(const std::string& name, const wx_token::options& opts) {
     const std::string appid = "wx_cpp_" + name + "_" + g_run;
     const std::string secret = "s3cret+ \"q\\" + name + "_" + g_run;  // needs escaping in JSON and in a query
     fake_app(appid, secret);
-    wx_token::register_app(appid, secret, fake_options(endpoint));
+    wx_token::register_app(appid, secret, opts);
     return appid;
+}
+
+std::string new_app(const std::string& name, const char* endpoint = "classic") {
+    return new_app_with(name, fake_options(endpoint));
+}
+
+// An app whose passive refreshes are not paced (the engine allows one per 30 s by default), for
+// tests that report several tokens of one app in a row.
+std::string new_unpaced_app(const std::string& name) {
+    auto opts = fake_options("classic");
+    opts.passive_refresh_interval_secs = 0;
+    return new_app_with(name, opts);
 }
 
 // The fake's business API: WeChat's errcode for this token (0 = accepted).
@@ -557,7 +569,7 @@ struct sdk_error : std::runtime_error {
 
 // SDKs that throw on an errcode (as Senparc's ErrorJsonResultException does in C#).
 void with_token_finds_the_rejection_in_an_exception() {
-    const auto app = new_app("exc");
+    const auto app = new_unpaced_app("exc");
     const auto by_type = [](const std::exception& e) -> long long {
         const auto* s = dynamic_cast<const sdk_error*>(&e);
         return s ? s->code : 0;
@@ -714,7 +726,7 @@ void throwing_event_handler_is_contained() {
         if (++calls % 2) throw std::runtime_error("a logger that fails");
         throw 42;  // not even a std::exception
     });
-    const auto app = new_app("evthrow");
+    const auto app = new_unpaced_app("evthrow");
     const std::string t1 = wx_token::get(app);
     wx_token::invalidate(app, t1);
     const std::string t2 = wx_token::get(app);
