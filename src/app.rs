@@ -16,10 +16,10 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use crate::error::Error;
 use crate::fork;
 use crate::options::{Endpoint, Options};
-use crate::pacing::{Failure, FallbackBudget, ForceLimiter};
+use crate::pacing::{Failure, ForceLimiter};
 use crate::refresher;
 use crate::secret::Secret;
-use crate::source::{self, Need, Obtained, Outcome};
+use crate::source::{self, Held, Mode, Need, Obtained, Outcome, StoreHealth};
 use crate::stats::{AppStats, Counters};
 use crate::status::Status;
 use crate::store::StoreSpec;
@@ -60,7 +60,9 @@ pub struct App {
     done: Condvar,
     /// Separate from `state` because fetches consult them while `state` is unlocked.
     force: Mutex<ForceLimiter>,
-    fallback: Mutex<FallbackBudget>,
+    /// Whether the shared store answered last time (for the store_unavailable/recovered
+    /// events); the fallback budget itself is per host, kept by the store module.
+    store_health: StoreHealth,
     counters: Counters,
 }
 
@@ -145,7 +147,7 @@ impl App {
             state: Mutex::new(State::default()),
             done: Condvar::new(),
             force: Mutex::new(ForceLimiter::default()),
-            fallback: Mutex::new(FallbackBudget::default()),
+            store_health: StoreHealth::default(),
             counters: Counters::default(),
         }
     }
@@ -258,6 +260,14 @@ impl App {
             Some(stale) => {
                 match self.current.load_full() {
                     Some(cur) if cur.value() == stale => {}
+                    // Nothing cached here (a worker restarted between using a token and
+                    // learning it was rejected): with a shared store, the report is judged
+                    // against the store's record by the flight below (Need::Replace), which
+                    // replaces it if it is `stale` and otherwise just installs it.
+                    None if matches!(
+                        self.config.load().options.store,
+                        StoreSpec::Shared(_)
+                    ) => {}
                     _ => return Ok(()),
                 }
                 st.rejected = Some(stale.into());
@@ -352,10 +362,26 @@ impl App {
             (_, None) => Need::Usable,
         };
         let force_first = reason == Reason::Forced;
+        // A valid token this process holds, offered to an emptied store instead of a fetch.
+        let held = self
+            .usable(Instant::now())
+            .filter(|t| rejected.as_deref() != Some(t.value()))
+            .map(|t| Held {
+                token: t.value().to_owned(),
+                requested_at: t.requested_at(),
+                lifetime: t.lifetime(),
+            });
         drop(st);
         let unwinding = LandOnUnwind(self);
-        let outcome = source::obtain(&self.appid, &config.options, need, &self.fallback, || {
-            self.fetch_fresh(&config, force_first, rejected.as_deref())
+        let cx = source::Ctx {
+            appid: &self.appid,
+            options: &config.options,
+            counters: &self.counters,
+            health: &self.store_health,
+            held,
+        };
+        let outcome = source::obtain(&cx, need, |mode| {
+            self.fetch_fresh(&config, force_first, rejected.as_deref(), mode)
         });
         let mut st = self.state.lock_ok();
 
@@ -414,7 +440,14 @@ impl App {
                     (Err(e.clone()), Some(e))
                 }
             };
-            st.last_error = shared;
+            // A background sync's failure (a store outage, say) is not a caller's: someone
+            // who waited on it without a token starts a flight of their own, with its own
+            // fallback, rather than inherit WX_STORE.
+            st.last_error = if reason == Reason::Background {
+                None
+            } else {
+                shared
+            };
             Landing::Done(result)
         };
         st.flight = None;
@@ -435,6 +468,7 @@ impl App {
         config: &AppConfig,
         force_first: bool,
         rejected: Option<&str>,
+        mode: Mode,
     ) -> Result<Obtained, Error> {
         if let Some(central) = &config.options.central {
             // The central server runs this same logic (and WeChat's limits) for the fleet.
@@ -450,8 +484,21 @@ impl App {
             return Ok(Obtained::fetched(fetched, requested_at));
         }
         let stable = config.options.endpoint == Endpoint::Stable;
+        // Without the store (a fallback fetch), a forced refresh would end the token the rest
+        // of the fleet is using: only normal mode, which hands back the current token.
+        let may_force = mode == Mode::Leased;
         let requested_at = Instant::now();
-        let fetched = self.request(config, force_first && stable)?;
+        let fetched = self.request(config, force_first && stable && may_force)?;
+        if stable && !may_force && rejected == Some(fetched.access_token.as_str()) {
+            return Ok(Obtained {
+                refused: Some(Error::new(
+                    Status::Store,
+                    "the token store is unreachable: no forced refresh, which would end the \
+                     token the other processes use; WeChat still calls this token current",
+                )),
+                ..Obtained::fetched(fetched, requested_at)
+            });
+        }
         if stable && !force_first && rejected == Some(fetched.access_token.as_str()) {
             if let Err(refused) = self.force.lock_ok().try_acquire(Instant::now()) {
                 return Ok(Obtained {
@@ -512,7 +559,6 @@ impl App {
     pub fn fork_lock(&'static self) {
         fork::hold(self.state.lock_ok());
         fork::hold(self.force.lock_ok());
-        fork::hold(self.fallback.lock_ok());
         self.counters.fork_lock();
     }
 

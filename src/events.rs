@@ -63,6 +63,12 @@ pub mod kind {
     pub const STORE_RECOVERED: &str = "store_recovered";
     /// warn: a token was fetched directly from upstream because the store was unreachable.
     pub const FALLBACK_FETCH: &str = "fallback_fetch";
+    /// warn: a token was fetched but could not be published to the shared store (or a lease
+    /// could not be checked or released); the other processes do not see it.
+    pub const STORE_PUBLISH_FAILED: &str = "store_publish_failed";
+    /// warn: a record read from the shared store was refused (garbage, a bad token, a lifetime
+    /// or generation out of range, times from the future) and is being replaced.
+    pub const STORE_RECORD_REJECTED: &str = "store_record_rejected";
 }
 
 /// One event, borrowed for the duration of the sink call.

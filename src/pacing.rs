@@ -31,11 +31,16 @@ impl Failure {
     ) -> Failure {
         let attempts = previous.map_or(1, |p| p.attempts.saturating_add(1));
         let doubling = 1u32 << (attempts - 1).min(20);
-        let delay = if error.is_transient() {
-            let ceiling = options
+        let delay = if error.is_transient() || error.status() == Status::Store {
+            let mut ceiling = options
                 .retry_min
                 .saturating_mul(doubling)
                 .min(options.retry_max);
+            if error.status() == Status::Store {
+                // A store outage is transient, whatever it says: retried at least once per
+                // sync interval, so the first look after the store returns finds it.
+                ceiling = ceiling.min(options.store_sync);
+            }
             // "Equal jitter": at least half the step, so the backoff still grows.
             ceiling / 2 + ceiling.mul_f64(jitter() / 2.0)
         } else {
@@ -188,42 +193,3 @@ mod tests {
     }
 }
 
-/// Direct fetches allowed while a shared store is unreachable: a rolling one-hour window.
-#[derive(Debug, Default)]
-pub struct FallbackBudget {
-    recent: VecDeque<Instant>,
-}
-
-impl FallbackBudget {
-    pub fn try_acquire(&mut self, now: Instant, per_hour: u32) -> bool {
-        const HOUR: Duration = Duration::from_secs(3600);
-        while self
-            .recent
-            .front()
-            .is_some_and(|&t| now.saturating_duration_since(t) >= HOUR)
-        {
-            self.recent.pop_front();
-        }
-        if self.recent.len() >= per_hour as usize {
-            return false;
-        }
-        self.recent.push_back(now);
-        true
-    }
-}
-
-#[cfg(test)]
-mod fallback_tests {
-    use super::*;
-
-    #[test]
-    fn budget_is_per_rolling_hour() {
-        let mut b = FallbackBudget::default();
-        let t0 = Instant::now();
-        assert!(b.try_acquire(t0, 2));
-        assert!(b.try_acquire(t0, 2));
-        assert!(!b.try_acquire(t0 + Duration::from_secs(3599), 2));
-        assert!(b.try_acquire(t0 + Duration::from_secs(3600), 2));
-        assert!(!FallbackBudget::default().try_acquire(t0, 0));
-    }
-}
