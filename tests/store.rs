@@ -11,28 +11,6 @@ use common::*;
 use wx_fake::{FakeConfig, Fault, FaultKind};
 use wx_token::ffi::*;
 
-fn peer_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/store_peer");
-    assert!(
-        bin.exists(),
-        "cargo test builds examples: {} missing",
-        bin.display()
-    );
-    bin
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{tag}-{}", unique_appid("d")));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 fn spawn_peer(
     s: &Setup,
     options: &str,
@@ -188,7 +166,7 @@ fn redis_store_invalidation_storm_across_processes() {
     };
     let s = Setup::new("redisstorm", FakeConfig::default());
     invalidation_storm(&s, &redis.url());
-    let key = format!("wx_token:{}", s.appid);
+    let key = format!("wx_token:{{{}}}", s.appid);
     assert_eq!(
         redis.cli(&["HGET", &key, "generation"]).unwrap().trim(),
         "2"
@@ -248,38 +226,63 @@ fn redis_store_lease_holder_killed_mid_refresh_is_replaced() {
 }
 
 #[test]
-fn redis_outage_serves_valid_tokens_limits_direct_fetches_and_recovers() {
+fn redis_outage_serves_valid_tokens_never_fetches_blind_with_classic_and_recovers() {
     let Some(mut redis) = RedisServer::start() else {
         return eprintln!("redis-server not installed: skipped");
     };
     let s = Setup::new("outage", FakeConfig::default());
-    s.register(&format!(r#""store":"{}","endpoint":"classic","store_fallback_per_hour":1,"timeout_ms":500,"store_sync_ms":100"#, redis.url()));
+    s.register(&format!(r#""store":"{}","endpoint":"classic","timeout_ms":500,"store_sync_ms":100"#, redis.url()));
     let t1 = get(&s.appid).unwrap();
     redis.stop();
     // A valid token keeps being served, store syncs failing in the background meanwhile.
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(get(&s.appid).unwrap(), t1);
-    // Without a valid token: one direct fetch within the budget...
-    invalidate(&s.appid, Some(&t1)).unwrap();
-    let t2 = get(&s.appid).unwrap();
-    assert_ne!(t1, t2);
-    assert_eq!(s.fetches(), 2);
-    // ...then STORE errors, and WeChat is not asked again however often callers try.
-    let e = invalidate(&s.appid, Some(&t2)).unwrap_err();
+    // Without a valid token, no direct fetch: with the classic endpoint it would end the
+    // token every other process of the fleet is using.
+    let e = invalidate(&s.appid, Some(&t1)).unwrap_err();
     assert_eq!(e.status, WX_STORE, "{e:?}");
-    assert!(e.message.contains("budget"), "{}", e.message);
+    assert!(e.message.contains("not fetching directly"), "{}", e.message);
     for _ in 0..50 {
         assert_eq!(get(&s.appid).unwrap_err().status, WX_STORE);
     }
-    assert_eq!(s.fetches(), 2, "no quota burnt during the outage");
-    // Redis comes back (empty): the engine recovers by itself, through the store.
+    assert_eq!(s.fetches(), 1, "no quota burnt, no token ended during the outage");
+    let stats = wx_token::stats(&s.appid).unwrap();
+    assert!(stats.store_failures >= 1, "{stats:?}");
+    // Redis comes back (empty): the engine recovers by itself, through the store, at once.
     redis.restart();
-    assert!(eventually(10, || get(&s.appid).is_ok()), "recovered");
-    assert_eq!(s.fetches(), 3);
-    let key = format!("wx_token:{}", s.appid);
+    assert!(eventually(2, || get(&s.appid).is_ok()), "recovered");
+    assert_eq!(s.fetches(), 2);
+    let key = format!("wx_token:{{{}}}", s.appid);
     assert!(eventually(2, || redis
         .cli(&["HGET", &key, "generation"])
         .is_some_and(|g| g.trim() == "1")));
+}
+
+#[test]
+fn stable_fallback_is_normal_mode_only_and_within_the_hosts_budget() {
+    let Some(mut redis) = RedisServer::start() else {
+        return eprintln!("redis-server not installed: skipped");
+    };
+    let s = Setup::new("stablefb", FakeConfig::default());
+    redis.stop();
+    let options = s.options(&format!(
+        r#""store":"{}","endpoint":"stable","timeout_ms":500,"store_fallback_per_hour":1"#,
+        redis.url()
+    ));
+    // Two processes of this host without a token: one direct fetch between them, never a
+    // forced refresh (which would end the token the rest of the fleet uses).
+    register(&s.appid, &s.secret, Some(&options)).unwrap();
+    let t = get(&s.appid).unwrap();
+    let go = tmpdir("stablefb").join("go");
+    std::fs::write(&go, b"go").unwrap();
+    let out = spawn_peer(&s, &options, 1, &go, false).wait_with_output().unwrap();
+    assert!(!out.status.success(), "the second process finds the host's budget spent");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("budget"));
+    let e = invalidate(&s.appid, Some(&t)).unwrap_err();
+    assert_eq!(e.status, WX_STORE, "{e:?}");
+    let st = s.fake.app_stats(&s.appid);
+    assert_eq!((st.stable_requests, st.force_requests), (1, 0));
+    assert_eq!(wx_token::stats(&s.appid).unwrap().fallback_fetches, 1);
 }
 
 #[test]

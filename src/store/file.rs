@@ -256,3 +256,40 @@ impl Store for FileStore {
         Some(&self.dir)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Arbitrary bytes in a record file never panic the parser, and what it accepts has a
+        /// sane generation.
+        #[test]
+        fn arbitrary_record_files_are_parsed_or_refused(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            match parse(&bytes, "wx1") {
+                Ok(raw) => { let _ = validate(raw, sys::host_clock_ms()); }
+                Err((generation, _)) => proptest::prop_assert!(generation <= u64::MAX),
+            }
+        }
+
+        /// JSON-shaped records with hostile values: the same.
+        #[test]
+        fn hostile_json_records_are_validated(
+            token in ".{0,600}",
+            generation in proptest::num::u64::ANY,
+            fetched in proptest::num::u64::ANY,
+            expires in proptest::num::u64::ANY,
+        ) {
+            let body = serde_json::json!({"v": 2, "appid": "wx1", "access_token": token,
+                "generation": generation, "boot_id": sys::boot_id(),
+                "fetched_at_boot_ms": fetched, "expires_at_boot_ms": expires, "invalidated": false});
+            let raw = parse(body.to_string().as_bytes(), "wx1").unwrap();
+            if let Loaded::Valid(r) = validate(raw, sys::host_clock_ms()) {
+                proptest::prop_assert!(super::super::record::valid_token(&r.access_token));
+                proptest::prop_assert!(r.remaining_ms <= r.lifetime_ms);
+            }
+        }
+    }
+}

@@ -205,4 +205,35 @@ mod tests {
         }
         assert!(valid_token(&"a".repeat(512)) && !valid_token(&"a".repeat(513)));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Whatever a store holds, an accepted record keeps every promise the engine relies on.
+        #[test]
+        fn whatever_is_stored_an_accepted_record_is_sane(
+            token in proptest::option::of(".{0,600}"),
+            generation in proptest::option::of(proptest::num::u64::ANY),
+            fetched in proptest::option::of(proptest::num::u64::ANY),
+            expires in proptest::option::of(proptest::num::u64::ANY),
+            now in proptest::num::u64::ANY,
+            invalidated in proptest::bool::ANY,
+        ) {
+            let raw = Raw { access_token: token, generation, fetched_at_ms: fetched,
+                            expires_at_ms: expires, invalidated };
+            match validate(raw, now) {
+                Loaded::Valid(r) => {
+                    proptest::prop_assert!(valid_token(&r.access_token));
+                    proptest::prop_assert!((1..=MAX_GENERATION).contains(&r.generation));
+                    proptest::prop_assert!(r.lifetime_ms >= 1 && r.lifetime_ms <= MAX_LIFETIME_MS);
+                    proptest::prop_assert!(r.remaining_ms <= r.lifetime_ms);
+                    proptest::prop_assert!(Loaded::Valid(r).next_generation() <= MAX_GENERATION + 1);
+                }
+                Loaded::Bad { generation, .. } => {
+                    proptest::prop_assert!(generation <= MAX_GENERATION);
+                }
+                Loaded::Absent => proptest::prop_assert!(false, "validate never says absent"),
+            }
+        }
+    }
 }

@@ -324,3 +324,43 @@ impl Store for RedisStore {
         .map(drop)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &[u8]) -> Value {
+        Value::BulkString(s.to_vec())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// Whatever a hash holds, parsing the load script's answer never panics, and accepts
+        /// only records `validate` accepts.
+        #[test]
+        fn arbitrary_hashes_are_parsed_or_refused(
+            now in 1i64..i64::MAX,
+            fields in proptest::collection::vec(
+                (proptest::sample::select(vec!["access_token", "generation", "fetched_at_ms",
+                    "expires_at_ms", "invalidated", "x"]),
+                 proptest::collection::vec(proptest::num::u8::ANY, 0..40)), 0..8),
+        ) {
+            let flat = fields.iter().flat_map(|(k, v)| [bulk(k.as_bytes()), bulk(v)]).collect();
+            let v = Value::Array(vec![Value::Int(now), Value::Int(1), Value::Array(flat)]);
+            if let Ok(Loaded::Valid(r)) = parse_load(v) {
+                proptest::prop_assert!(r.remaining_ms <= r.lifetime_ms);
+            }
+        }
+    }
+
+    #[test]
+    fn odd_answers_are_errors_or_bad_records() {
+        assert!(parse_load(Value::Nil).is_err());
+        assert_eq!(parse_load(Value::Array(vec![Value::Int(5)])), Ok(Loaded::Absent));
+        assert!(matches!(
+            parse_load(Value::Array(vec![Value::Int(5), Value::Int(0)])),
+            Ok(Loaded::Bad { .. })
+        ));
+    }
+}

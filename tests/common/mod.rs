@@ -301,6 +301,33 @@ impl Drop for RedisServer {
     }
 }
 
+/// The examples/store_peer binary cargo builds for integration tests.
+pub fn peer_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/store_peer");
+    assert!(
+        bin.exists(),
+        "cargo test builds examples: {} missing",
+        bin.display()
+    );
+    bin
+}
+
+/// A fresh directory under the target's test temp dir, mode 0700 (a file store refuses more).
+pub fn tmpdir(tag: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let d = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{tag}-{}", unique_appid("d")));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    d
+}
+
 /// FNV-1a 64 of a token, as examples/store_peer prints it.
 pub fn fingerprint(token: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
