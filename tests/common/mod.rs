@@ -1,6 +1,8 @@
 //! Calls the C ABI exactly as a C caller would, and wraps the answers for assertions.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::ffi::{CStr, CString, c_char};
 use std::sync::atomic::{AtomicU32, Ordering};
 
