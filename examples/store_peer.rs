@@ -60,9 +60,13 @@ fn parse() -> Result<Args, String> {
             "--go-file" => a.go_file = Some(value()?.into()),
             "--report-rejected" => a.report_rejected = true,
             "--hold-ms" => a.hold_ms = value()?.parse().map_err(|_| "--hold-ms takes a number")?,
-            "--serve-ms" => a.serve_ms = value()?.parse().map_err(|_| "--serve-ms takes a number")?,
+            "--serve-ms" => {
+                a.serve_ms = value()?.parse().map_err(|_| "--serve-ms takes a number")?
+            }
             "--interval-ms" => {
-                a.interval_ms = value()?.parse().map_err(|_| "--interval-ms takes a number")?
+                a.interval_ms = value()?
+                    .parse()
+                    .map_err(|_| "--interval-ms takes a number")?
             }
             "--check" => a.check = Some(value()?),
             other => return Err(format!("unknown argument {other}")),
@@ -169,7 +173,11 @@ fn serve(args: &Args, base: &str) {
                 if body.contains("40001") || body.contains("42001") {
                     let code = if body.contains("40001") { 40001 } else { 42001 };
                     // Every rejected call is a line: the tests count them.
-                    let _ = writeln!(out.lock(), "{} rejected {code}", start.elapsed().as_millis());
+                    let _ = writeln!(
+                        out.lock(),
+                        "{} rejected {code}",
+                        start.elapsed().as_millis()
+                    );
                 }
                 format!("tok {}", fingerprint(&token))
             }

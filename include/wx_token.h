@@ -93,7 +93,10 @@ extern "C" {
  * "error_cooldown_ms" (30000), and for sharing one token between processes and hosts:
  * "store" ("memory", the default; "file:/abs/dir"; "redis://[user:pass@]host:port/db" or
  * "rediss://..."), "store_prefix" ("wx_token:"), "lease_ms", "store_sync_ms" (10000),
- * "store_fallback_per_hour" (2); for client mode: "central" (the wx-tokend server's base URL,
+ * "store_fallback_per_hour" (2: direct fetches per app per hour for the whole host while the
+ * store is unreachable, stable endpoint only; with "classic" nothing is fetched without the
+ * store; see docs/STORES.md); a file store directory must be owned by this user and not
+ * writable by group or others; for client mode: "central" (the wx-tokend server's base URL,
  * https or loopback http) with "central_key" (this client's key for it). Unknown keys are
  * rejected with WX_INVALID_ARGUMENT.
  *

@@ -264,10 +264,7 @@ impl App {
                     // learning it was rejected): with a shared store, the report is judged
                     // against the store's record by the flight below (Need::Replace), which
                     // replaces it if it is `stale` and otherwise just installs it.
-                    None if matches!(
-                        self.config.load().options.store,
-                        StoreSpec::Shared(_)
-                    ) => {}
+                    None if matches!(self.config.load().options.store, StoreSpec::Shared(_)) => {}
                     _ => return Ok(()),
                 }
                 st.rejected = Some(stale.into());

@@ -314,7 +314,9 @@ fn fallback(
                 kind::FALLBACK_FETCH,
                 Status::Store,
                 0,
-                format_args!("fetching directly (stable_token, normal mode) while the store is unreachable: {e}"),
+                format_args!(
+                    "fetching directly (stable_token, normal mode) while the store is unreachable: {e}"
+                ),
             );
             fetch(Mode::Fallback).map_or_else(Outcome::Failed, Outcome::Got)
         }

@@ -41,16 +41,28 @@ struct Seen {
 
 impl Seen {
     fn last_token(&self) -> Option<&str> {
-        self.changes.last().and_then(|(_, s)| s.strip_prefix("tok "))
+        self.changes
+            .last()
+            .and_then(|(_, s)| s.strip_prefix("tok "))
     }
     fn errors(&self) -> Vec<&(u64, String)> {
-        self.changes.iter().filter(|(_, s)| s.starts_with("err")).collect()
+        self.changes
+            .iter()
+            .filter(|(_, s)| s.starts_with("err"))
+            .collect()
     }
 }
 
 fn serve(s: &Setup, options: &str, ms: u64, env: &[(&str, &str)]) -> Child {
     Command::new(peer_bin())
-        .args(["--appid", &s.appid, "--secret", &s.secret, "--options", options])
+        .args([
+            "--appid",
+            &s.appid,
+            "--secret",
+            &s.secret,
+            "--options",
+            options,
+        ])
         .args(["--serve-ms", &ms.to_string(), "--check", &s.fake.base_url()])
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
@@ -110,9 +122,15 @@ fn steady_state_is_one_fetch_per_refresh_for_the_fleet() {
     let o = options(&s, &redis.url());
     let peers: Vec<Child> = (0..3).map(|_| serve(&s, &o, 30_000, &[])).collect();
     let seen: Vec<Seen> = peers.into_iter().map(collect).collect();
-    assert!(seen.iter().all(|p| p.rejected == 0 && p.errors().is_empty()));
+    assert!(
+        seen.iter()
+            .all(|p| p.rejected == 0 && p.errors().is_empty())
+    );
     assert_eq!(s.fetches(), 3, "fetches at 0, 12 and 24 s for 3 processes");
-    assert!(seen.iter().all(|p| p.last_token() == Some(current(&s).as_str())));
+    assert!(
+        seen.iter()
+            .all(|p| p.last_token() == Some(current(&s).as_str()))
+    );
 }
 
 /// Group B is cut from Redis (blackholed) for longer than a token's life, then healed.
@@ -122,8 +140,12 @@ fn a_partitioned_group_never_ends_the_connected_groups_token() {
     let s = setup("partition");
     let (pa, pb) = (Proxy::start(redis.port), Proxy::start(redis.port));
     let start = Instant::now();
-    let a: Vec<Child> = (0..2).map(|_| serve(&s, &options(&s, &pa.url()), 33_000, &[])).collect();
-    let b: Vec<Child> = (0..2).map(|_| serve(&s, &options(&s, &pb.url()), 33_000, &[])).collect();
+    let a: Vec<Child> = (0..2)
+        .map(|_| serve(&s, &options(&s, &pa.url()), 33_000, &[]))
+        .collect();
+    let b: Vec<Child> = (0..2)
+        .map(|_| serve(&s, &options(&s, &pb.url()), 33_000, &[]))
+        .collect();
     sleep_until(start, 3.0);
     pb.blackhole();
     sleep_until(start, 28.0);
@@ -146,7 +168,11 @@ fn a_partitioned_group_never_ends_the_connected_groups_token() {
             .iter()
             .find(|(t, w)| *t + 500 >= heal_ms && w.starts_with("tok"))
             .expect("back on a token after the heal");
-        assert!(back.0 <= heal_ms + 2_500, "{:?} heal at {heal_ms}", p.changes);
+        assert!(
+            back.0 <= heal_ms + 2_500,
+            "{:?} heal at {heal_ms}",
+            p.changes
+        );
         assert_eq!(p.last_token(), Some(current(&s).as_str()));
     }
 }
@@ -158,7 +184,9 @@ fn a_short_cut_of_the_whole_fleet_costs_nothing() {
     let s = setup("shortcut");
     let p = Proxy::start(redis.port);
     let start = Instant::now();
-    let peers: Vec<Child> = (0..3).map(|_| serve(&s, &options(&s, &p.url()), 26_000, &[])).collect();
+    let peers: Vec<Child> = (0..3)
+        .map(|_| serve(&s, &options(&s, &p.url()), 26_000, &[]))
+        .collect();
     sleep_until(start, 8.0);
     p.refuse();
     sleep_until(start, 15.0);
@@ -166,11 +194,18 @@ fn a_short_cut_of_the_whole_fleet_costs_nothing() {
     let seen: Vec<Seen> = peers.into_iter().map(collect).collect();
     for p in &seen {
         assert_eq!(p.rejected, 0);
-        assert!(p.errors().is_empty(), "valid tokens served throughout: {:?}", p.changes);
+        assert!(
+            p.errors().is_empty(),
+            "valid tokens served throughout: {:?}",
+            p.changes
+        );
     }
     // The refresh due at 12 s happens right after the heal, ahead of expiry, once.
     assert_eq!(s.fetches(), 2);
-    assert!(seen.iter().all(|p| p.last_token() == Some(current(&s).as_str())));
+    assert!(
+        seen.iter()
+            .all(|p| p.last_token() == Some(current(&s).as_str()))
+    );
 }
 
 /// The whole fleet is cut for longer than a token's life: no fetch while cut (each would end
@@ -181,7 +216,9 @@ fn a_long_cut_of_the_whole_fleet_fails_clearly_and_recovers_with_one_fetch() {
     let s = setup("longcut");
     let p = Proxy::start(redis.port);
     let start = Instant::now();
-    let peers: Vec<Child> = (0..3).map(|_| serve(&s, &options(&s, &p.url()), 30_000, &[])).collect();
+    let peers: Vec<Child> = (0..3)
+        .map(|_| serve(&s, &options(&s, &p.url()), 30_000, &[]))
+        .collect();
     sleep_until(start, 3.0);
     p.blackhole();
     sleep_until(start, 24.0);
@@ -190,7 +227,11 @@ fn a_long_cut_of_the_whole_fleet_fails_clearly_and_recovers_with_one_fetch() {
     let seen: Vec<Seen> = peers.into_iter().map(collect).collect();
     for p in &seen {
         assert_eq!(p.rejected, 0);
-        assert!(p.errors().iter().all(|(_, e)| e == "err STORE"), "{:?}", p.changes);
+        assert!(
+            p.errors().iter().all(|(_, e)| e == "err STORE"),
+            "{:?}",
+            p.changes
+        );
         assert_eq!(p.last_token(), Some(current(&s).as_str()));
     }
     assert_eq!(s.fetches(), 2);
@@ -199,7 +240,9 @@ fn a_long_cut_of_the_whole_fleet_fails_clearly_and_recovers_with_one_fetch() {
 /// Redis restarts empty while every process holds a valid token: it is republished.
 #[test]
 fn an_emptied_store_gets_the_valid_token_republished_not_a_new_fetch() {
-    let Some(mut redis) = redis_or_skip() else { return };
+    let Some(mut redis) = redis_or_skip() else {
+        return;
+    };
     let s = setup("emptied");
     let o = options(&s, &redis.url());
     let start = Instant::now();
@@ -207,7 +250,10 @@ fn an_emptied_store_gets_the_valid_token_republished_not_a_new_fetch() {
     sleep_until(start, 3.0);
     redis.restart();
     let seen: Vec<Seen> = peers.into_iter().map(collect).collect();
-    assert!(seen.iter().all(|p| p.rejected == 0 && p.errors().is_empty()));
+    assert!(
+        seen.iter()
+            .all(|p| p.rejected == 0 && p.errors().is_empty())
+    );
     assert_eq!(s.fetches(), 1, "republished, not fetched again");
     let key = format!("wx_token:{{{}}}", s.appid);
     let token = redis.cli(&["HGET", &key, "access_token"]).unwrap();
@@ -217,14 +263,22 @@ fn an_emptied_store_gets_the_valid_token_republished_not_a_new_fetch() {
 /// One process's wall clock is an hour ahead, another's an hour behind (CLOCK_REALTIME only):
 /// nobody serves a token past its life, refreshes happen on time.
 fn skewed_clocks(store: &str, s: &Setup) {
-    let Some(lib) = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-    else {
+    let Some(lib) = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists()) else {
         return eprintln!("libfaketime not installed (scripts/install-deps.sh): skipped");
     };
     let o = options(s, store);
-    let env = |off| vec![("LD_PRELOAD", lib), ("FAKETIME", off), ("FAKETIME_DONT_FAKE_MONOTONIC", "1")];
+    let env = |off| {
+        vec![
+            ("LD_PRELOAD", lib),
+            ("FAKETIME", off),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ]
+    };
     // The skewed processes publish first.
     let ahead = serve(s, &o, 30_000, &env("+1h"));
     std::thread::sleep(Duration::from_millis(1500));
@@ -232,11 +286,19 @@ fn skewed_clocks(store: &str, s: &Setup) {
     let plain = serve(s, &o, 28_500, &[]);
     let seen: Vec<Seen> = [ahead, behind, plain].into_iter().map(collect).collect();
     for p in &seen {
-        assert_eq!(p.rejected, 0, "a token served past its life: {:?}", p.changes);
+        assert_eq!(
+            p.rejected, 0,
+            "a token served past its life: {:?}",
+            p.changes
+        );
         assert!(p.errors().is_empty(), "{:?}", p.changes);
         assert!(p.calls > 50);
     }
-    assert_eq!(s.fetches(), 3, "refreshes at 12 and 24 s, as with true clocks");
+    assert_eq!(
+        s.fetches(),
+        3,
+        "refreshes at 12 and 24 s, as with true clocks"
+    );
 }
 
 #[test]

@@ -231,7 +231,10 @@ fn redis_outage_serves_valid_tokens_never_fetches_blind_with_classic_and_recover
         return eprintln!("redis-server not installed: skipped");
     };
     let s = Setup::new("outage", FakeConfig::default());
-    s.register(&format!(r#""store":"{}","endpoint":"classic","timeout_ms":500,"store_sync_ms":100"#, redis.url()));
+    s.register(&format!(
+        r#""store":"{}","endpoint":"classic","timeout_ms":500,"store_sync_ms":100"#,
+        redis.url()
+    ));
     let t1 = get(&s.appid).unwrap();
     redis.stop();
     // A valid token keeps being served, store syncs failing in the background meanwhile.
@@ -245,7 +248,11 @@ fn redis_outage_serves_valid_tokens_never_fetches_blind_with_classic_and_recover
     for _ in 0..50 {
         assert_eq!(get(&s.appid).unwrap_err().status, WX_STORE);
     }
-    assert_eq!(s.fetches(), 1, "no quota burnt, no token ended during the outage");
+    assert_eq!(
+        s.fetches(),
+        1,
+        "no quota burnt, no token ended during the outage"
+    );
     let stats = wx_token::stats(&s.appid).unwrap();
     assert!(stats.store_failures >= 1, "{stats:?}");
     // Redis comes back (empty): the engine recovers by itself, through the store, at once.
@@ -275,8 +282,13 @@ fn stable_fallback_is_normal_mode_only_and_within_the_hosts_budget() {
     let t = get(&s.appid).unwrap();
     let go = tmpdir("stablefb").join("go");
     std::fs::write(&go, b"go").unwrap();
-    let out = spawn_peer(&s, &options, 1, &go, false).wait_with_output().unwrap();
-    assert!(!out.status.success(), "the second process finds the host's budget spent");
+    let out = spawn_peer(&s, &options, 1, &go, false)
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the second process finds the host's budget spent"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("budget"));
     let e = invalidate(&s.appid, Some(&t)).unwrap_err();
     assert_eq!(e.status, WX_STORE, "{e:?}");

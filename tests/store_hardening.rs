@@ -38,7 +38,11 @@ fn a_planted_temp_file_symlink_is_never_followed() {
     let victim = tmpdir("victim").join("victim");
     std::fs::write(&victim, b"precious").unwrap();
     // The temp name the store used to write through (`….json.tmp.<pid>`), planted in advance.
-    let tmp = dir.join(format!("wx_token_{}.json.tmp.{}", s.appid, std::process::id()));
+    let tmp = dir.join(format!(
+        "wx_token_{}.json.tmp.{}",
+        s.appid,
+        std::process::id()
+    ));
     symlink(&victim, &tmp).unwrap();
     register(&s.appid, &s.secret, Some(&file_options(&s, &dir))).unwrap();
     assert_serves_a_real_token(&s);
@@ -49,12 +53,20 @@ fn a_planted_temp_file_symlink_is_never_followed() {
 fn a_pre_created_world_readable_temp_file_never_receives_the_token() {
     let s = Setup::new("tmpfile", FakeConfig::default());
     let dir = tmpdir("tmpfile");
-    let tmp = dir.join(format!("wx_token_{}.json.tmp.{}", s.appid, std::process::id()));
+    let tmp = dir.join(format!(
+        "wx_token_{}.json.tmp.{}",
+        s.appid,
+        std::process::id()
+    ));
     std::fs::write(&tmp, b"").unwrap();
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).unwrap();
     register(&s.appid, &s.secret, Some(&file_options(&s, &dir))).unwrap();
     assert_serves_a_real_token(&s);
-    assert_eq!(std::fs::read(&tmp).unwrap(), b"", "the token never lands in a planted file");
+    assert_eq!(
+        std::fs::read(&tmp).unwrap(),
+        b"",
+        "the token never lands in a planted file"
+    );
 }
 
 #[test]
@@ -68,8 +80,16 @@ fn a_planted_record_symlink_is_refused_and_replaced() {
     symlink(&evil, record_path(&dir, &s.appid)).unwrap();
     register(&s.appid, &s.secret, Some(&file_options(&s, &dir))).unwrap();
     assert_serves_a_real_token(&s);
-    assert!(std::fs::read_to_string(&evil).unwrap().contains("EVIL"), "target untouched");
-    assert!(!std::fs::symlink_metadata(record_path(&dir, &s.appid)).unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::read_to_string(&evil).unwrap().contains("EVIL"),
+        "target untouched"
+    );
+    assert!(
+        !std::fs::symlink_metadata(record_path(&dir, &s.appid))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
 }
 
 #[test]
@@ -94,7 +114,11 @@ fn an_open_or_foreign_store_directory_is_refused_at_register() {
     let opts = format!(r#"{{"store":"file:{}"}}"#, dir.display());
     let e = register(&appid, "s", Some(&opts)).unwrap_err();
     assert_eq!(e.status, WX_INVALID_ARGUMENT, "{e:?}");
-    assert!(e.message.contains("777") && e.message.contains("chmod"), "{}", e.message);
+    assert!(
+        e.message.contains("777") && e.message.contains("chmod"),
+        "{}",
+        e.message
+    );
     // Owned by another user (needs root to arrange): refused however private its mode.
     let foreign = tmpdir("foreign");
     if unsafe { libc::geteuid() } == 0 {
@@ -145,7 +169,14 @@ fn unwritable_store(s: &Setup, dir: &Path) {
     let peers: Vec<_> = (0..3)
         .map(|_| {
             Command::new(peer_bin())
-                .args(["--appid", &s.appid, "--secret", &s.secret, "--options", &options])
+                .args([
+                    "--appid",
+                    &s.appid,
+                    "--secret",
+                    &s.secret,
+                    "--options",
+                    &options,
+                ])
                 .args(["--serve-ms", "3000", "--check", &s.fake.base_url()])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -156,21 +187,28 @@ fn unwritable_store(s: &Setup, dir: &Path) {
     for p in peers {
         let out = p.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("err STORE") && !text.contains("tok "), "{text}");
+        assert!(
+            text.contains("err STORE") && !text.contains("tok "),
+            "{text}"
+        );
     }
     assert_eq!(s.fetches(), 0);
 }
 
 #[test]
 fn a_read_only_store_directory_makes_no_fetch() {
-    let Some(fs) = Tmpfs::mount("rofs", "ro,size=64k") else { return };
+    let Some(fs) = Tmpfs::mount("rofs", "ro,size=64k") else {
+        return;
+    };
     let s = Setup::new("rodir", FakeConfig::default());
     unwritable_store(&s, &fs.0);
 }
 
 #[test]
 fn a_full_store_directory_makes_no_fetch() {
-    let Some(fs) = Tmpfs::mount("fullfs", "size=16k") else { return };
+    let Some(fs) = Tmpfs::mount("fullfs", "size=16k") else {
+        return;
+    };
     // Fill it: every block taken, inodes still free (so files can be created, not written).
     let mut filler = std::fs::File::create(fs.0.join("filler")).unwrap();
     let chunk = [0u8; 1024];
@@ -184,19 +222,46 @@ fn a_full_store_directory_makes_no_fetch() {
 fn garbage_kinds(now_ms: u64) -> Vec<(&'static str, String, u64, u64, u64)> {
     let t = "tok".to_owned();
     vec![
-        ("10000-byte token", "a".repeat(10_000), 1, now_ms, now_ms + 7_200_000),
+        (
+            "10000-byte token",
+            "a".repeat(10_000),
+            1,
+            now_ms,
+            now_ms + 7_200_000,
+        ),
         ("empty token", String::new(), 1, now_ms, now_ms + 7_200_000),
-        ("CR/LF in token", "ab\r\nX-Evil: 1".to_owned(), 1, now_ms, now_ms + 7_200_000),
+        (
+            "CR/LF in token",
+            "ab\r\nX-Evil: 1".to_owned(),
+            1,
+            now_ms,
+            now_ms + 7_200_000,
+        ),
         ("never expires", t.clone(), 1, now_ms, u64::MAX),
-        ("generation u64::MAX", t.clone(), u64::MAX, now_ms, now_ms + 7_200_000),
-        ("fetched an hour in the future", t, 1, now_ms + 3_600_000, now_ms + 10_800_000),
+        (
+            "generation u64::MAX",
+            t.clone(),
+            u64::MAX,
+            now_ms,
+            now_ms + 7_200_000,
+        ),
+        (
+            "fetched an hour in the future",
+            t,
+            1,
+            now_ms + 3_600_000,
+            now_ms + 10_800_000,
+        ),
     ]
 }
 
 #[test]
 fn garbage_file_records_are_refused_and_replaced() {
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
     let now = ts.tv_sec as u64 * 1000;
     for (what, token, generation, fetched, expires) in garbage_kinds(now) {
@@ -211,9 +276,17 @@ fn garbage_file_records_are_refused_and_replaced() {
         assert_eq!(s.fetches(), 1, "{what}");
         let v: serde_json::Value =
             serde_json::from_slice(&std::fs::read(record_path(&dir, &s.appid)).unwrap()).unwrap();
-        let expect = if generation == u64::MAX { 1 } else { generation + 1 };
+        let expect = if generation == u64::MAX {
+            1
+        } else {
+            generation + 1
+        };
         assert_eq!(v["generation"], expect, "{what}");
-        assert_eq!(wx_token::stats(&s.appid).unwrap().store_records_rejected, 1, "{what}");
+        assert_eq!(
+            wx_token::stats(&s.appid).unwrap().store_records_rejected,
+            1,
+            "{what}"
+        );
     }
 }
 
@@ -232,16 +305,39 @@ fn garbage_redis_records_are_refused_and_replaced() {
         if what == "not a hash" {
             redis.cli(&["SET", &key, "garbage"]).unwrap();
         } else {
-            let (g, f, e) = (generation.to_string(), fetched.to_string(), expires.to_string());
+            let (g, f, e) = (
+                generation.to_string(),
+                fetched.to_string(),
+                expires.to_string(),
+            );
             redis
-                .cli(&["HSET", &key, "access_token", &token, "generation", &g,
-                       "fetched_at_ms", &f, "expires_at_ms", &e, "invalidated", "0"])
+                .cli(&[
+                    "HSET",
+                    &key,
+                    "access_token",
+                    &token,
+                    "generation",
+                    &g,
+                    "fetched_at_ms",
+                    &f,
+                    "expires_at_ms",
+                    &e,
+                    "invalidated",
+                    "0",
+                ])
                 .unwrap();
         }
-        s.register(&format!(r#""store":"{}","endpoint":"classic""#, redis.url()));
+        s.register(&format!(
+            r#""store":"{}","endpoint":"classic""#,
+            redis.url()
+        ));
         assert_serves_a_real_token(&s);
         assert_eq!(s.fetches(), 1, "{what}");
-        let expect = if matches!(generation, 0 | u64::MAX) { 1 } else { generation + 1 };
+        let expect = if matches!(generation, 0 | u64::MAX) {
+            1
+        } else {
+            generation + 1
+        };
         assert_eq!(
             redis.cli(&["HGET", &key, "generation"]).unwrap().trim(),
             expect.to_string(),
@@ -261,7 +357,15 @@ fn a_report_without_a_cached_token_is_judged_against_the_store() {
     let go = tmpdir("coldreport-go").join("go");
     std::fs::write(&go, b"go").unwrap();
     let out = Command::new(peer_bin())
-        .args(["--appid", &s.appid, "--secret", &s.secret, "--options", &options, "--go-file"])
+        .args([
+            "--appid",
+            &s.appid,
+            "--secret",
+            &s.secret,
+            "--options",
+            &options,
+            "--go-file",
+        ])
         .arg(&go)
         .output()
         .unwrap();

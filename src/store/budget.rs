@@ -30,7 +30,9 @@ pub fn spend_fallback(
     if per_hour == 0 {
         return Ok(false);
     }
-    let dir = store.budget_dir().map_or_else(default_dir, Path::to_path_buf);
+    let dir = store
+        .budget_dir()
+        .map_or_else(default_dir, Path::to_path_buf);
     sys::ensure_private_dir(&dir).map_err(|e| store_error(format!("fallback budget: {e}")))?;
     let path = dir.join(format!("{}.fallback", prefix_and_appid.replace(':', "_")));
     let fail = |e: std::io::Error| store_error(format!("fallback budget {}: {e}", path.display()));

@@ -109,8 +109,12 @@ impl FileStore {
         .map_err(store_error)?;
         let (mut f, tmp) = match tmp {
             Some(t) => t,
-            None => sys::create_temp(&path)
-                .map_err(|e| store_error(format!("cannot create a file in {}: {e}", self.dir.display())))?,
+            None => sys::create_temp(&path).map_err(|e| {
+                store_error(format!(
+                    "cannot create a file in {}: {e}",
+                    self.dir.display()
+                ))
+            })?,
         };
         let mut write = || -> std::io::Result<()> {
             f.seek(SeekFrom::Start(0))?;
@@ -139,10 +143,16 @@ fn parse(bytes: &[u8], appid: &str) -> Result<Raw, (u64, String)> {
     }
     if v.get("boot_id").and_then(Value::as_str) != Some(sys::boot_id()) {
         // Boot-clock times from another boot mean nothing.
-        return Err((generation, "written before the host's last reboot".to_owned()));
+        return Err((
+            generation,
+            "written before the host's last reboot".to_owned(),
+        ));
     }
     Ok(Raw {
-        access_token: v.get("access_token").and_then(Value::as_str).map(str::to_owned),
+        access_token: v
+            .get("access_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         generation: num("generation"),
         fetched_at_ms: num("fetched_at_boot_ms"),
         expires_at_ms: num("expires_at_boot_ms"),
@@ -157,7 +167,10 @@ pub fn load_file(path: &Path, appid: &str) -> Result<Loaded, Error> {
         Ok(None) => return Ok(Loaded::Absent),
         // A symlink or foreign file where the record belongs is a bad record: replaced (the
         // rename replaces the link itself, never its target).
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidData || e.raw_os_error() == Some(libc::ELOOP) => {
+        Err(e)
+            if e.kind() == std::io::ErrorKind::InvalidData
+                || e.raw_os_error() == Some(libc::ELOOP) =>
+        {
             return Ok(Loaded::Bad {
                 generation: 0,
                 why: format!("{} is not a regular file of ours", path.display()),
@@ -200,7 +213,10 @@ impl Store for FileStore {
     fn prepare(&self, appid: &str, lease: &mut Lease) -> Result<(), Error> {
         let path = self.path(appid, "json")?;
         let (mut f, tmp) = sys::create_temp(&path).map_err(|e| {
-            store_error(format!("cannot create a file in {}: {e}", self.dir.display()))
+            store_error(format!(
+                "cannot create a file in {}: {e}",
+                self.dir.display()
+            ))
         })?;
         let mut reserve = || -> std::io::Result<()> {
             f.write_all(&[b' '; RESERVED])?;
@@ -268,9 +284,10 @@ mod tests {
         /// sane generation.
         #[test]
         fn arbitrary_record_files_are_parsed_or_refused(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
-            match parse(&bytes, "wx1") {
-                Ok(raw) => { let _ = validate(raw, sys::host_clock_ms()); }
-                Err((generation, _)) => proptest::prop_assert!(generation <= u64::MAX),
+            if let Ok(raw) = parse(&bytes, "wx1")
+                && let Loaded::Valid(r) = validate(raw, sys::host_clock_ms())
+            {
+                proptest::prop_assert!(r.remaining_ms <= r.lifetime_ms);
             }
         }
 

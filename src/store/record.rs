@@ -62,7 +62,10 @@ pub enum Loaded {
     /// Present but refused by `validate` (or unreadable as a record): treated as absent, and
     /// replaced under the lease. `generation` is the stored one when it was sane, else 0, so
     /// the replacement still counts up where it can.
-    Bad { generation: u64, why: String },
+    Bad {
+        generation: u64,
+        why: String,
+    },
 }
 
 impl Loaded {

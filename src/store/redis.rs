@@ -357,7 +357,10 @@ mod tests {
     #[test]
     fn odd_answers_are_errors_or_bad_records() {
         assert!(parse_load(Value::Nil).is_err());
-        assert_eq!(parse_load(Value::Array(vec![Value::Int(5)])), Ok(Loaded::Absent));
+        assert_eq!(
+            parse_load(Value::Array(vec![Value::Int(5)])),
+            Ok(Loaded::Absent)
+        );
         assert!(matches!(
             parse_load(Value::Array(vec![Value::Int(5), Value::Int(0)])),
             Ok(Loaded::Bad { .. })
