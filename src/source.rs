@@ -204,9 +204,10 @@ fn under_lease(
         }
         _ => {}
     }
-    // An emptied (or rolled back) store while this process holds a good token: republish it
-    // rather than fetch, which with the classic endpoint would end it for everyone.
-    if let Some(held) = &cx.held {
+    // An emptied store (or a bad record) while this process holds a good token: republish it
+    // rather than fetch, which with the classic endpoint would end it for everyone. Never over
+    // a valid record: that may say the held token was reported rejected, or be newer.
+    if let (Some(held), Loaded::Absent | Loaded::Bad { .. }) = (&cx.held, &loaded) {
         let record = held_record(held, loaded.next_generation());
         if record.is_usable(MARGIN_MS) && holds_up(&record, need, cx.options) {
             return match store.publish(cx.appid, &record, lease) {

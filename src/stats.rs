@@ -26,7 +26,7 @@ pub struct Counters {
 }
 
 /// A snapshot of one app's counters since it was registered in this process.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AppStats {
     /// Requests sent upstream (WeChat, or the central server in client mode), background
     /// refreshes included.
