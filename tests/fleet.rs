@@ -313,3 +313,31 @@ fn clock_skew_file() {
     let s = setup("skewfile");
     skewed_clocks(&format!("file:{}", tmpdir("skew").display()), &s);
 }
+
+/// A slow link (150 ms each way) whose connections are dropped every 2 s: some store calls
+/// fail, but nobody fetches twice, and no token in service is ever ended.
+#[test]
+fn a_slow_link_that_drops_connections_costs_no_extra_fetch() {
+    let Some(redis) = redis_or_skip() else { return };
+    let s = setup("lossy");
+    let p = Proxy::start(redis.port);
+    let o = options(&s, &p.url());
+    // The fleet starts on a good link (a process without a token does not fetch blind).
+    let peers: Vec<Child> = (0..3).map(|_| serve(&s, &o, 16_000, &[])).collect();
+    std::thread::sleep(Duration::from_secs(2));
+    p.delay(150);
+    for _ in 0..7 {
+        std::thread::sleep(Duration::from_secs(2));
+        p.drop_connections();
+    }
+    let seen: Vec<Seen> = peers.into_iter().map(collect).collect();
+    for p in &seen {
+        assert_eq!(p.rejected, 0);
+        assert!(p.errors().is_empty(), "{:?}", p.changes);
+    }
+    assert_eq!(s.fetches(), 2, "the start, and the refresh at 12 s");
+    assert!(
+        seen.iter()
+            .all(|p| p.last_token() == Some(current(&s).as_str()))
+    );
+}

@@ -213,7 +213,15 @@ fn lease_holder_killed(s: &Setup, store: &str) {
 #[test]
 fn file_store_lease_holder_killed_mid_refresh_is_replaced() {
     let s = Setup::new("filekill", FakeConfig::default());
-    lease_holder_killed(&s, &format!("file:{}", tmpdir("filekill").display()));
+    let dir = tmpdir("filekill");
+    lease_holder_killed(&s, &format!("file:{}", dir.display()));
+    // The dead holder's temp file was cleaned up by the next holder.
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp."))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

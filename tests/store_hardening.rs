@@ -384,3 +384,59 @@ fn a_report_without_a_cached_token_is_judged_against_the_store() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(s.fetches(), 2);
 }
+
+/// A Redis user that may not run scripts (#10 item 3): nothing is fetched that could not be
+/// published; with the ACL line docs/STORES.md gives, the store works.
+#[test]
+fn a_redis_user_without_scripts_fetches_nothing_and_the_documented_acl_works() {
+    let Some(redis) = RedisServer::start() else {
+        return eprintln!("redis-server not installed: skipped");
+    };
+    let acl = |line: &str| {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(redis.cli(&args).unwrap().trim(), "OK", "{line}");
+    };
+    acl(
+        "ACL SETUSER noscripts on >pw1 resetkeys ~wx_token:* resetchannels -@all +ping +set +get +del +type +time +hget +hset +hgetall +pexpire",
+    );
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/STORES.md")).unwrap();
+    let documented = docs
+        .lines()
+        .find(|l| l.starts_with("ACL SETUSER wxtoken"))
+        .expect("docs/STORES.md gives an ACL line")
+        .replace("PASSWORD", "pw2");
+    acl(&documented);
+
+    let s = Setup::new("noscripts", FakeConfig::default());
+    let url = |user: &str, pw: &str| format!("redis://{user}:{pw}@127.0.0.1:{}/0", redis.port);
+    s.register(&format!(
+        r#""store":"{}","endpoint":"classic""#,
+        url("noscripts", "pw1")
+    ));
+    for _ in 0..3 {
+        assert_eq!(get(&s.appid).unwrap_err().status, WX_STORE);
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    assert_eq!(s.fetches(), 0, "no token fetched that could not be shared");
+    assert!(wx_token::stats(&s.appid).unwrap().store_failures >= 1);
+
+    let s = Setup::new("aclok", FakeConfig::default());
+    s.register(&format!(
+        r#""store":"{}","endpoint":"classic""#,
+        url("wxtoken", "pw2")
+    ));
+    assert_serves_a_real_token(&s);
+    let key = format!("wx_token:{{{}}}", s.appid);
+    assert_eq!(
+        redis.cli(&["HGET", &key, "generation"]).unwrap().trim(),
+        "1"
+    );
+    assert_eq!(
+        redis
+            .cli(&["EXISTS", &format!("{key}:lease")])
+            .unwrap()
+            .trim(),
+        "0"
+    );
+}

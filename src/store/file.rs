@@ -207,11 +207,13 @@ impl Store for FileStore {
             owner: super::owner_id(),
             file: Some(file),
             temp: None,
+            rtt_ms: 0,
         }))
     }
 
     fn prepare(&self, appid: &str, lease: &mut Lease) -> Result<(), Error> {
         let path = self.path(appid, "json")?;
+        sys::remove_stale_temps(&path);
         let (mut f, tmp) = sys::create_temp(&path).map_err(|e| {
             store_error(format!(
                 "cannot create a file in {}: {e}",

@@ -131,6 +131,38 @@ pub fn create_temp(target: &Path) -> io::Result<(File, PathBuf)> {
     }
 }
 
+/// Removes temp files next to `target` left by processes that no longer exist (killed
+/// mid-refresh, say); called under the lease, so no live writer's file is touched.
+pub fn remove_stale_temps(target: &Path) {
+    let (Some(dir), Some(stem)) = (target.parent(), target.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}.tmp.", stem.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Some(pid) = rest
+            .split('.')
+            .next()
+            .and_then(|p| p.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only checks whether the process exists.
+        let gone = pid > 0
+            && unsafe { libc::kill(pid, 0) } != 0
+            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Takes an exclusive flock; `Ok(false)` if another holder has it and `wait` is false.
 pub fn lock(f: &File, wait: bool) -> io::Result<bool> {
     let op = if wait {
@@ -173,4 +205,29 @@ pub fn boot_id() -> &'static str {
             .map(|s| s.trim().to_owned())
             .unwrap_or_else(|_| "unknown".to_owned())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temps_of_dead_processes_are_removed_and_others_kept() {
+        let dir = std::env::temp_dir().join(format!("wx-fsunix-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("r.json");
+        // A process that has exited and been reaped.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = dir.join(format!("r.json.tmp.{dead}.00"));
+        let live = dir.join(format!("r.json.tmp.{}.00", std::process::id()));
+        let other = dir.join("q.json.tmp.1.00");
+        for p in [&stale, &live, &other] {
+            fs::write(p, b"").unwrap();
+        }
+        remove_stale_temps(&target);
+        assert!(!stale.exists() && live.exists() && other.exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -31,6 +31,9 @@ pub struct Lease {
     pub(crate) file: Option<std::fs::File>,
     /// The file store's temp file, created (and its space reserved) by `prepare`.
     pub(crate) temp: Option<(std::fs::File, std::path::PathBuf)>,
+    /// Redis: the round trip of the lease check before the fetch, added to the token's age
+    /// when publishing, so the server's idea of its expiry can only be early, never late.
+    pub(crate) rtt_ms: u64,
 }
 
 impl Drop for Lease {

@@ -13,7 +13,7 @@
 
 use std::fmt;
 use std::sync::LazyLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::{ConnectionLike, Script, Value};
 use std::sync::{Mutex, TryLockError};
@@ -255,8 +255,17 @@ fn parse_load(v: Value) -> Result<Loaded, String> {
 impl Store for RedisStore {
     fn load(&self, appid: &str) -> Result<Loaded, Error> {
         let key = self.key(appid);
+        let sent = Instant::now();
         let v: Value = self.with_conn("load", |c| LOAD.key(&key).invoke(c))?;
-        parse_load(v).map_err(|e| store_error(format!("redis at {}: {e}", self.shown)))
+        let mut loaded =
+            parse_load(v).map_err(|e| store_error(format!("redis at {}: {e}", self.shown)))?;
+        // The server measured the time left before its answer travelled back: count the
+        // whole round trip against it, so a slow link only ever shortens a token's life here.
+        if let Loaded::Valid(r) = &mut loaded {
+            let rtt = sent.elapsed().as_millis() as u64;
+            r.remaining_ms = r.remaining_ms.saturating_sub(rtt);
+        }
+        Ok(loaded)
     }
 
     fn try_lease(&self, appid: &str, ttl: Duration) -> Result<Option<Lease>, Error> {
@@ -275,13 +284,16 @@ impl Store for RedisStore {
             owner,
             file: None,
             temp: None,
+            rtt_ms: 0,
         }))
     }
 
     fn prepare(&self, appid: &str, lease: &mut Lease) -> Result<(), Error> {
+        let sent = Instant::now();
         let held: i64 = self.with_conn("lease check", |c| {
             HOLDS.key(self.lease_key(appid)).arg(&lease.owner).invoke(c)
         })?;
+        lease.rtt_ms = sent.elapsed().as_millis() as u64;
         if held != 1 {
             return Err(store_error(format!(
                 "redis at {}: the refresh lease expired before the fetch",
@@ -300,7 +312,9 @@ impl Store for RedisStore {
                 .arg(&r.access_token)
                 .arg(r.generation)
                 .arg(r.lifetime_ms)
-                .arg(r.age_ms())
+                // The request's transit to the server makes the token older than it was when
+                // sent: the last measured round trip stands in for it.
+                .arg(r.age_ms() + lease.rtt_ms)
                 .invoke(c)
         })?;
         Ok(done == 1)
