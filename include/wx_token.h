@@ -173,7 +173,8 @@ int32_t wx_token_generation_counter(const char *appid,
 /**
  * Copies, NUL-terminated, a JSON object of `appid`'s counters since it was registered in
  * this process, for monitoring: {"fetches", "fetch_seconds_total", "last_fetch_seconds" (or
- * null), "tokens_from_store", "failures": [{"status", "errcode", "count"}]}. Same
+ * null), "tokens_from_store", "store_failures", "store_publish_failures", "fallback_fetches",
+ * "store_records_rejected", "failures": [{"status", "errcode", "count"}]}. Same
  * `(buf, buf_len, out_len)` convention as wx_token_get. Never does I/O.
  */
 int32_t wx_token_stats_json(const char *appid,

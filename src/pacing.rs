@@ -120,6 +120,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn store_failures_back_off_briefly_never_for_the_cooldown() {
+        let o = Options {
+            retry_min: Duration::from_millis(100),
+            retry_max: Duration::from_secs(60),
+            store_sync: Duration::from_millis(1500),
+            error_cooldown: Duration::from_secs(30),
+            ..Options::default()
+        };
+        let now = Instant::now();
+        let mut f: Option<Failure> = None;
+        for _ in 0..10 {
+            let next = Failure::after(f.as_ref(), Error::new(Status::Store, "down"), now, &o);
+            assert!(next.retry_at <= now + o.store_sync, "capped at store_sync");
+            f = Some(next);
+        }
+    }
+
+    #[test]
     fn transient_backoff_grows_with_jitter_and_caps() {
         let o = Options {
             retry_min: Duration::from_millis(100),
