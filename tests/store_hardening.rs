@@ -51,6 +51,7 @@ fn a_planted_temp_file_symlink_is_never_followed() {
 
 #[test]
 fn a_pre_created_world_readable_temp_file_never_receives_the_token() {
+    use std::io::Read;
     let s = Setup::new("tmpfile", FakeConfig::default());
     let dir = tmpdir("tmpfile");
     let tmp = dir.join(format!(
@@ -60,13 +61,15 @@ fn a_pre_created_world_readable_temp_file_never_receives_the_token() {
     ));
     std::fs::write(&tmp, b"").unwrap();
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).unwrap();
+    // The attacker keeps the planted file open, to read whatever is written into it later.
+    let mut planted = std::fs::File::open(&tmp).unwrap();
     register(&s.appid, &s.secret, Some(&file_options(&s, &dir))).unwrap();
     assert_serves_a_real_token(&s);
-    assert_eq!(
-        std::fs::read(&tmp).unwrap(),
-        b"",
-        "the token never lands in a planted file"
-    );
+    let mut leaked = String::new();
+    planted.read_to_string(&mut leaked).unwrap();
+    assert_eq!(leaked, "", "the token never lands in a planted file");
+    let record = std::fs::metadata(record_path(&dir, &s.appid)).unwrap();
+    assert_eq!(record.permissions().mode() & 0o777, 0o600);
 }
 
 #[test]
