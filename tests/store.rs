@@ -403,3 +403,38 @@ fn store_options_are_validated() {
     .unwrap_err();
     assert!(!e.message.contains("hunter2"), "{}", e.message);
 }
+
+/// A caller whose token expired while a background refresh was stuck on an unreachable store
+/// does not inherit that refresh's WX_STORE: it tries itself, with its own (host) fallback.
+#[test]
+fn a_caller_never_inherits_a_background_syncs_store_error() {
+    let Some(redis) = RedisServer::start() else {
+        return eprintln!("redis-server not installed: skipped");
+    };
+    let s = Setup::new(
+        "inherit",
+        FakeConfig {
+            lifetime_secs: 4,
+            ..FakeConfig::default()
+        },
+    );
+    let proxy = common::proxy::Proxy::start(redis.port);
+    s.register(&format!(
+        r#""store":"{}","endpoint":"stable","refresh_ahead_secs":1,"store_sync_ms":60000,"timeout_ms":2500,"store_fallback_per_hour":1"#,
+        proxy.url()
+    ));
+    let t1 = get(&s.appid).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    // The background refresh (due at 3 s) hangs on the store until 5.5 s; the token expires
+    // at 4 s, and this caller joins the refresh in flight.
+    proxy.blackhole();
+    std::thread::sleep(Duration::from_millis(2300));
+    let t = get(&s.appid).expect("served through the caller's own fallback");
+    assert!(valid_via_http(&s.fake.base_url(), &t));
+    let st = s.fake.app_stats(&s.appid);
+    assert_eq!(
+        (st.stable_requests, st.force_requests),
+        (2, 0),
+        "{t1} then one fallback"
+    );
+}
