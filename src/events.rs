@@ -63,8 +63,9 @@ pub mod kind {
     pub const STORE_RECOVERED: &str = "store_recovered";
     /// warn: a token was fetched directly from upstream because the store was unreachable.
     pub const FALLBACK_FETCH: &str = "fallback_fetch";
-    /// warn: a token was fetched but could not be published to the shared store (or a lease
-    /// could not be checked or released); the other processes do not see it.
+    /// warn: a write to the shared store failed: preparing a publish (before any fetch), the
+    /// publish itself (the other processes do not see the token), marking a rejected token,
+    /// or checking or releasing the refresh lease.
     pub const STORE_PUBLISH_FAILED: &str = "store_publish_failed";
     /// warn: a record read from the shared store was refused (garbage, a bad token, a lifetime
     /// or generation out of range, times from the future) and is being replaced.

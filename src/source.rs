@@ -118,6 +118,23 @@ pub struct Ctx<'a> {
     pub held: Option<Held>,
 }
 
+impl Ctx<'_> {
+    /// A publish, its preparation or a lease release failed: a store failure like any other,
+    /// counted apart and reported, since the fleet may not see this process's token.
+    fn publish_failed(&self, e: &Error) {
+        self.counters.store_publish_failure();
+        events::emit(
+            Level::Warn,
+            self.appid,
+            kind::STORE_PUBLISH_FAILED,
+            e.status(),
+            0,
+            format_args!("{e}"),
+        );
+        self.health.failed(self.appid, self.counters, e);
+    }
+}
+
 /// A record can stand in for a fetch only if it is safely inside its lifetime.
 const MARGIN_MS: u64 = 1000;
 
@@ -148,8 +165,7 @@ pub fn obtain(
                 let outcome = under_lease(cx, store, need, &mut lease, &fetch);
                 if let Err(e) = store.release(cx.appid, lease) {
                     // The lease lapses by itself within lease_ms; meanwhile others wait.
-                    cx.counters.store_publish_failure();
-                    cx.health.failed(cx.appid, cx.counters, &e);
+                    cx.publish_failed(&e);
                 }
                 return outcome;
             }
@@ -219,16 +235,16 @@ fn under_lease(
                     held.requested_at,
                 )),
                 Err(e) => {
-                    cx.counters.store_publish_failure();
-                    failed(e)
+                    cx.publish_failed(&e);
+                    Outcome::Failed(e)
                 }
             };
         }
     }
     // Nobody fetches a token it could not share: check the publish can succeed first.
     if let Err(e) = store.prepare(cx.appid, lease) {
-        cx.counters.store_publish_failure();
-        return failed(e);
+        cx.publish_failed(&e);
+        return Outcome::Failed(e);
     }
     match fetch(Mode::Leased) {
         Ok(got) => {
@@ -244,16 +260,7 @@ fn under_lease(
             // The token is good here either way; a failed publish is a store failure, so the
             // next sync backs off and nobody fetches blind meanwhile.
             if let Err(e) = store.publish(cx.appid, &published, lease) {
-                cx.counters.store_publish_failure();
-                events::emit(
-                    Level::Warn,
-                    cx.appid,
-                    kind::STORE_PUBLISH_FAILED,
-                    e.status(),
-                    0,
-                    format_args!("{e}"),
-                );
-                cx.health.failed(cx.appid, cx.counters, &e);
+                cx.publish_failed(&e);
             }
             Outcome::Got(got)
         }
@@ -264,8 +271,7 @@ fn under_lease(
                 && r.access_token == stale
                 && let Err(se) = store.invalidate(cx.appid, r.generation, lease)
             {
-                cx.counters.store_publish_failure();
-                cx.health.failed(cx.appid, cx.counters, &se);
+                cx.publish_failed(&se);
             }
             Outcome::Failed(e)
         }

@@ -239,6 +239,7 @@ fn redis_outage_serves_valid_tokens_never_fetches_blind_with_classic_and_recover
         return eprintln!("redis-server not installed: skipped");
     };
     let s = Setup::new("outage", FakeConfig::default());
+    let events = record_events(&s.appid);
     s.register(&format!(
         r#""store":"{}","endpoint":"classic","timeout_ms":500,"store_sync_ms":100"#,
         redis.url()
@@ -271,6 +272,27 @@ fn redis_outage_serves_valid_tokens_never_fetches_blind_with_classic_and_recover
     assert!(eventually(2, || redis
         .cli(&["HGET", &key, "generation"])
         .is_some_and(|g| g.trim() == "1")));
+    // Operators heard of it once, and of its end.
+    assert_eq!(
+        *events.lock().unwrap(),
+        ["store_unavailable", "store_recovered"]
+    );
+}
+
+/// The kinds of the events emitted for `appid`, from now on.
+fn record_events(appid: &str) -> std::sync::Arc<std::sync::Mutex<Vec<&'static str>>> {
+    use wx_token::events::{Event, Level, set_sink};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (app, sink_seen) = (appid.to_owned(), seen.clone());
+    set_sink(
+        Some(Box::new(move |e: &Event<'_>| {
+            if e.app == app {
+                sink_seen.lock().unwrap().push(e.kind);
+            }
+        })),
+        Level::Info,
+    );
+    seen
 }
 
 #[test]
