@@ -46,6 +46,8 @@ static LOAD: LazyLock<Script> = LazyLock::new(|| {
 static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"
+        -- Writes after TIME need effect replication: the default from Redis 5, a no-op since 7.
+        redis.replicate_commands()
         if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
         if redis.call('TYPE', KEYS[1])['ok'] == 'hash' then
             local cur = tonumber(redis.call('HGET', KEYS[1], 'generation') or '')
