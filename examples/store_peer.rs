@@ -13,6 +13,12 @@
 //! enough to tell tokens apart, never the credential itself); errors go to stderr and exit 1.
 //! With `--hold-ms N` it then stays up N ms (refreshing in the background) and prints the token
 //! it hands out at the end.
+//!
+//! With `--serve-ms N --check BASE` it instead serves like a worker for N ms: every
+//! `--interval-ms` (200) it gets a token and calls the fake's business API at BASE with it, and
+//! prints one line per change of what it sees, `<ms since start> tok <fingerprint>`,
+//! `<ms> err <STATUS>` or `<ms> rejected <errcode>` (a business call answered 40001/42001:
+//! a token in service that WeChat no longer accepts), then `done <calls>`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -25,6 +31,9 @@ struct Args {
     go_file: Option<PathBuf>,
     report_rejected: bool,
     hold_ms: u64,
+    serve_ms: u64,
+    interval_ms: u64,
+    check: Option<String>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -36,6 +45,9 @@ fn parse() -> Result<Args, String> {
         go_file: None,
         report_rejected: false,
         hold_ms: 0,
+        serve_ms: 0,
+        interval_ms: 200,
+        check: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,6 +60,15 @@ fn parse() -> Result<Args, String> {
             "--go-file" => a.go_file = Some(value()?.into()),
             "--report-rejected" => a.report_rejected = true,
             "--hold-ms" => a.hold_ms = value()?.parse().map_err(|_| "--hold-ms takes a number")?,
+            "--serve-ms" => {
+                a.serve_ms = value()?.parse().map_err(|_| "--serve-ms takes a number")?
+            }
+            "--interval-ms" => {
+                a.interval_ms = value()?
+                    .parse()
+                    .map_err(|_| "--interval-ms takes a number")?
+            }
+            "--check" => a.check = Some(value()?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -71,6 +92,11 @@ fn main() {
     ) {
         eprintln!("store_peer: register: {e}");
         std::process::exit(1);
+    }
+    if let Some(base) = &args.check {
+        serve(&args, base);
+        wx_token::shutdown();
+        std::process::exit(0);
     }
     let rejected = match args.report_rejected {
         true => match wx_token::get(&args.appid) {
@@ -130,6 +156,56 @@ fn main() {
     }
     wx_token::shutdown();
     std::process::exit(i32::from(failed));
+}
+
+/// The worker loop of `--serve-ms`: get, use at the business API, report changes.
+fn serve(args: &Args, base: &str) {
+    use std::io::Write;
+    let start = Instant::now();
+    let mut last = String::new();
+    let mut calls = 0u64;
+    let out = std::io::stdout();
+    while start.elapsed() < Duration::from_millis(args.serve_ms) {
+        let seen = match wx_token::get(&args.appid) {
+            Ok(token) => {
+                calls += 1;
+                let body = business_call(base, &token);
+                if body.contains("40001") || body.contains("42001") {
+                    let code = if body.contains("40001") { 40001 } else { 42001 };
+                    // Every rejected call is a line: the tests count them.
+                    let _ = writeln!(
+                        out.lock(),
+                        "{} rejected {code}",
+                        start.elapsed().as_millis()
+                    );
+                }
+                format!("tok {}", fingerprint(&token))
+            }
+            Err(e) => format!("err {}", e.status().name()),
+        };
+        if seen != last {
+            let _ = writeln!(out.lock(), "{} {seen}", start.elapsed().as_millis());
+            last = seen;
+        }
+        std::thread::sleep(Duration::from_millis(args.interval_ms));
+    }
+    let _ = writeln!(out.lock(), "done {calls}");
+}
+
+/// GET /cgi-bin/get_api_domain_ip on the fake, over plain loopback HTTP.
+fn business_call(base: &str, token: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = write!(
+        s,
+        "GET /cgi-bin/get_api_domain_ip?access_token={token} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
 }
 
 /// FNV-1a, 64 bits: trivial to reproduce in any language's test.

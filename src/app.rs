@@ -17,10 +17,10 @@ use crate::error::Error;
 use crate::events::{self, Level, kind};
 use crate::fork;
 use crate::options::{Endpoint, Options};
-use crate::pacing::{Failure, FallbackBudget, ForceLimiter, PassiveLimiter};
+use crate::pacing::{Failure, ForceLimiter, PassiveLimiter};
 use crate::refresher;
 use crate::secret::Secret;
-use crate::source::{self, Need, Obtained, Outcome};
+use crate::source::{self, Held, Mode, Need, Obtained, Outcome, StoreHealth};
 use crate::stats::{AppStats, Counters};
 use crate::status::Status;
 use crate::store::StoreSpec;
@@ -61,9 +61,11 @@ pub struct App {
     done: Condvar,
     /// Separate from `state` because fetches consult them while `state` is unlocked.
     force: Mutex<ForceLimiter>,
-    /// [abi] Paces fetches started by `invalidate(current token)` (#11 item 2).
+    /// Paces fetches started by `invalidate(current token)` (#11 item 2).
     passive: Mutex<PassiveLimiter>,
-    fallback: Mutex<FallbackBudget>,
+    /// Whether the shared store answered last time (for the store_unavailable/recovered
+    /// events); the fallback budget itself is per host, kept by the store module.
+    store_health: StoreHealth,
     counters: Counters,
     /// The generation of the last token reported as expired (`token_expired`), so each
     /// expiry is reported once.
@@ -205,7 +207,7 @@ impl App {
             done: Condvar::new(),
             force: Mutex::new(ForceLimiter::default()),
             passive: Mutex::new(PassiveLimiter::default()),
-            fallback: Mutex::new(FallbackBudget::default()),
+            store_health: StoreHealth::default(),
             counters: Counters::default(),
             expiry_reported: AtomicU64::new(0),
         }
@@ -319,6 +321,11 @@ impl App {
             Some(stale) => {
                 match self.current.load_full() {
                     Some(cur) if cur.value() == stale => {}
+                    // Nothing cached here (a worker restarted between using a token and
+                    // learning it was rejected): with a shared store, the report is judged
+                    // against the store's record by the flight below (Need::Replace), which
+                    // replaces it if it is `stale` and otherwise just installs it.
+                    None if matches!(self.config.load().options.store, StoreSpec::Shared(_)) => {}
                     _ => return Ok(()),
                 }
                 // [abi] #11 item 2: a report that would start a fetch is paced.
@@ -445,10 +452,26 @@ impl App {
             (_, None) => Need::Usable,
         };
         let force_first = reason == Reason::Forced;
+        // A valid token this process holds, offered to an emptied store instead of a fetch.
+        let held = self
+            .usable(Instant::now())
+            .filter(|t| rejected.as_deref() != Some(t.value()))
+            .map(|t| Held {
+                token: t.value().to_owned(),
+                requested_at: t.requested_at(),
+                lifetime: t.lifetime(),
+            });
         drop(st);
         let unwinding = LandOnUnwind(self);
-        let outcome = source::obtain(&self.appid, &config.options, need, &self.fallback, || {
-            self.fetch_fresh(&config, force_first, rejected.as_deref())
+        let cx = source::Ctx {
+            appid: &self.appid,
+            options: &config.options,
+            counters: &self.counters,
+            health: &self.store_health,
+            held,
+        };
+        let outcome = source::obtain(&cx, need, |mode| {
+            self.fetch_fresh(&config, force_first, rejected.as_deref(), mode)
         });
         let mut st = self.state.lock_ok();
 
@@ -532,7 +555,14 @@ impl App {
                     (Err(e.clone()), Some(e))
                 }
             };
-            st.last_error = shared;
+            // A background sync's failure (a store outage, say) is not a caller's: someone
+            // who waited on it without a token starts a flight of their own, with its own
+            // fallback, rather than inherit WX_STORE.
+            st.last_error = if reason == Reason::Background {
+                None
+            } else {
+                shared
+            };
             Landing::Done(result)
         };
         st.flight = None;
@@ -645,6 +675,7 @@ impl App {
         config: &AppConfig,
         force_first: bool,
         rejected: Option<&str>,
+        mode: Mode,
     ) -> Result<Obtained, Error> {
         if let Some(central) = &config.options.central {
             // The central server runs this same logic (and WeChat's limits) for the fleet.
@@ -673,8 +704,21 @@ impl App {
             };
         }
         let stable = config.options.endpoint == Endpoint::Stable;
+        // Without the store (a fallback fetch), a forced refresh would end the token the rest
+        // of the fleet is using: only normal mode, which hands back the current token.
+        let may_force = mode == Mode::Leased;
         let requested_at = Instant::now();
-        let fetched = self.request(config, force_first && stable)?;
+        let fetched = self.request(config, force_first && stable && may_force)?;
+        if stable && !may_force && rejected == Some(fetched.access_token.as_str()) {
+            return Ok(Obtained {
+                refused: Some(Error::new(
+                    Status::Store,
+                    "the token store is unreachable: no forced refresh, which would end the \
+                     token the other processes use; WeChat still calls this token current",
+                )),
+                ..Obtained::fetched(fetched, requested_at)
+            });
+        }
         if stable && !force_first && rejected == Some(fetched.access_token.as_str()) {
             if let Err(refused) = self.force.lock_ok().try_acquire(Instant::now()) {
                 return Ok(Obtained {
@@ -736,7 +780,6 @@ impl App {
         fork::hold(self.state.lock_ok());
         fork::hold(self.force.lock_ok());
         fork::hold(self.passive.lock_ok());
-        fork::hold(self.fallback.lock_ok());
         self.counters.fork_lock();
     }
 

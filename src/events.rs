@@ -69,6 +69,13 @@ pub mod kind {
     /// warn: a central server (client mode, several listed) could not be reached or failed on
     /// its own; the next one listed was tried at once.
     pub const CENTRAL_UNAVAILABLE: &str = "central_unavailable";
+    /// warn: a write to the shared store failed: preparing a publish (before any fetch), the
+    /// publish itself (the other processes do not see the token), marking a rejected token,
+    /// or checking or releasing the refresh lease.
+    pub const STORE_PUBLISH_FAILED: &str = "store_publish_failed";
+    /// warn: a record read from the shared store was refused (garbage, a bad token, a lifetime
+    /// or generation out of range, times from the future) and is being replaced.
+    pub const STORE_RECORD_REJECTED: &str = "store_record_rejected";
 }
 
 /// One event, borrowed for the duration of the sink call.

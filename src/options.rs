@@ -46,8 +46,11 @@ pub struct Options {
     /// With a shared store, how often a process re-reads the store for tokens another process
     /// published (a refresh or an invalidation elsewhere in the fleet).
     pub store_sync: Duration,
-    /// How many times per hour an app may fetch directly from WeChat while its shared store is
-    /// unreachable and it has no valid token: small, so a store outage cannot burn the quota.
+    /// How many times per hour an app may fetch directly from WeChat, for all processes of the
+    /// host together (counted in a flock'ed file), while its shared store is unreachable and
+    /// no valid token is held: small, so a store outage cannot burn the quota. Only with the
+    /// stable endpoint, in normal mode, which cannot end the token the fleet uses; with the
+    /// classic endpoint nothing is fetched without the store.
     pub store_fallback_per_hour: u32,
     /// Passive refresh pacing: the least time between two fetches started by
     /// `invalidate(current token)`; a report within it is refused with RATE_LIMITED and the

@@ -34,7 +34,7 @@ impl Failure {
     ) -> Failure {
         let attempts = previous.map_or(1, |p| p.attempts.saturating_add(1));
         let doubling = 1u32 << (attempts - 1).min(20);
-        let delay = if error.is_transient() {
+        let delay = if error.is_transient() || error.status() == Status::Store {
             let mut ceiling = options
                 .retry_min
                 .saturating_mul(doubling)
@@ -45,6 +45,11 @@ impl Failure {
                 // servers answer repeated failures from their own backoff, without upstream
                 // calls, so probing costs them a cheap request.
                 ceiling = ceiling.min(CENTRAL_PROBE_MAX);
+            }
+            if error.status() == Status::Store {
+                // A store outage is transient, whatever it says: retried at least once per
+                // sync interval, so the first look after the store returns finds it.
+                ceiling = ceiling.min(options.store_sync);
             }
             // "Equal jitter": at least half the step, so the backoff still grows.
             ceiling / 2 + ceiling.mul_f64(jitter() / 2.0)
@@ -184,6 +189,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn store_failures_back_off_briefly_never_for_the_cooldown() {
+        let o = Options {
+            retry_min: Duration::from_millis(100),
+            retry_max: Duration::from_secs(60),
+            store_sync: Duration::from_millis(1500),
+            error_cooldown: Duration::from_secs(30),
+            ..Options::default()
+        };
+        let now = Instant::now();
+        let mut f: Option<Failure> = None;
+        for _ in 0..10 {
+            let next = Failure::after(f.as_ref(), Error::new(Status::Store, "down"), now, &o);
+            assert!(next.retry_at <= now + o.store_sync, "capped at store_sync");
+            f = Some(next);
+        }
+    }
+
+    #[test]
     fn transient_backoff_grows_with_jitter_and_caps() {
         let o = Options {
             retry_min: Duration::from_millis(100),
@@ -297,45 +320,5 @@ mod tests {
             let j = jitter();
             assert!((0.0..1.0).contains(&j));
         }
-    }
-}
-
-/// Direct fetches allowed while a shared store is unreachable: a rolling one-hour window.
-#[derive(Debug, Default)]
-pub struct FallbackBudget {
-    recent: VecDeque<Instant>,
-}
-
-impl FallbackBudget {
-    pub fn try_acquire(&mut self, now: Instant, per_hour: u32) -> bool {
-        const HOUR: Duration = Duration::from_secs(3600);
-        while self
-            .recent
-            .front()
-            .is_some_and(|&t| now.saturating_duration_since(t) >= HOUR)
-        {
-            self.recent.pop_front();
-        }
-        if self.recent.len() >= per_hour as usize {
-            return false;
-        }
-        self.recent.push_back(now);
-        true
-    }
-}
-
-#[cfg(test)]
-mod fallback_tests {
-    use super::*;
-
-    #[test]
-    fn budget_is_per_rolling_hour() {
-        let mut b = FallbackBudget::default();
-        let t0 = Instant::now();
-        assert!(b.try_acquire(t0, 2));
-        assert!(b.try_acquire(t0, 2));
-        assert!(!b.try_acquire(t0 + Duration::from_secs(3599), 2));
-        assert!(b.try_acquire(t0 + Duration::from_secs(3600), 2));
-        assert!(!FallbackBudget::default().try_acquire(t0, 0));
     }
 }

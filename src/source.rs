@@ -1,15 +1,22 @@
 //! Where a new token comes from: straight from WeChat (memory store), or through a shared
 //! store, where it is read from the record another process published, or fetched under the
 //! app's refresh lease and published for everyone else.
+//!
+//! Store trouble is never a reason to end the fleet's token: nothing is fetched under a lease
+//! unless the publish is prepared (`Store::prepare`), a process that cannot reach the store
+//! fetches only where that cannot overwrite anyone's token (stable_token's normal mode), within
+//! a budget shared by the host, and a valid token a process holds is republished into an
+//! emptied store instead of being replaced.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::options::Options;
-use crate::pacing::FallbackBudget;
+use crate::events::{self, Level, kind};
+use crate::options::{Endpoint, Options};
+use crate::stats::Counters;
 use crate::status::Status;
-use crate::store::{Lease, Record, Store, StoreSpec, now_ms, store_error};
-use crate::sync::LockExt;
+use crate::store::{Lease, Loaded, Record, Store, StoreSpec, spend_fallback, store_error};
 use crate::upstream::Fetched;
 
 /// What the caller needs from the store's record for it to do instead of a fetch.
@@ -21,6 +28,14 @@ pub enum Need<'a> {
     Refresh,
     /// A usable token other than this rejected one.
     Replace(&'a str),
+}
+
+/// How a fetch may go: under the lease, or as a fallback while the store is unreachable,
+/// where a forced refresh (which would end the token other processes use) is never sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Leased,
+    Fallback,
 }
 
 /// A token ready to install, and when it was requested (its lifetime counts from then).
@@ -51,39 +66,115 @@ pub enum Outcome {
     Failed(Error),
 }
 
+/// A valid token this process holds, offered for republishing into an emptied store.
+pub struct Held {
+    pub token: String,
+    pub requested_at: Instant,
+    pub lifetime: Duration,
+}
+
+/// Whether this app's store answered last time, so operators get one event per outage.
+#[derive(Default)]
+pub struct StoreHealth {
+    down: AtomicBool,
+}
+
+impl StoreHealth {
+    fn failed(&self, appid: &str, counters: &Counters, e: &Error) {
+        counters.store_failure();
+        if !self.down.swap(true, Ordering::AcqRel) {
+            events::emit(
+                Level::Warn,
+                appid,
+                kind::STORE_UNAVAILABLE,
+                e.status(),
+                0,
+                format_args!("{e}"),
+            );
+        }
+    }
+
+    fn ok(&self, appid: &str) {
+        if self.down.swap(false, Ordering::AcqRel) {
+            events::emit(
+                Level::Info,
+                appid,
+                kind::STORE_RECOVERED,
+                Status::Ok,
+                0,
+                format_args!("the token store answers again"),
+            );
+        }
+    }
+}
+
+/// Everything `obtain` needs besides the fetch itself. Never holds an engine lock: events are
+/// emitted from here.
+pub struct Ctx<'a> {
+    pub appid: &'a str,
+    pub options: &'a Options,
+    pub counters: &'a Counters,
+    pub health: &'a StoreHealth,
+    pub held: Option<Held>,
+}
+
+impl Ctx<'_> {
+    /// A publish, its preparation or a lease release failed: a store failure like any other,
+    /// counted apart and reported, since the fleet may not see this process's token.
+    fn publish_failed(&self, e: &Error) {
+        self.counters.store_publish_failure();
+        events::emit(
+            Level::Warn,
+            self.appid,
+            kind::STORE_PUBLISH_FAILED,
+            e.status(),
+            0,
+            format_args!("{e}"),
+        );
+        self.health.failed(self.appid, self.counters, e);
+    }
+}
+
 /// A record can stand in for a fetch only if it is safely inside its lifetime.
 const MARGIN_MS: u64 = 1000;
 
 pub fn obtain(
-    appid: &str,
-    options: &Options,
+    cx: &Ctx<'_>,
     need: Need<'_>,
-    budget: &std::sync::Mutex<FallbackBudget>,
-    fetch: impl Fn() -> Result<Obtained, Error>,
+    fetch: impl Fn(Mode) -> Result<Obtained, Error>,
 ) -> Outcome {
-    let store = match &options.store {
-        StoreSpec::Memory => return fetch().map_or_else(Outcome::Failed, Outcome::Got),
+    let store = match &cx.options.store {
+        StoreSpec::Memory => {
+            return fetch(Mode::Leased).map_or_else(Outcome::Failed, Outcome::Got);
+        }
         StoreSpec::Shared(store) => store.as_ref(),
     };
-    let deadline = Instant::now() + options.lease + options.timeout;
+    let deadline = Instant::now() + cx.options.lease + cx.options.timeout;
     let mut pause = Duration::from_millis(10);
     loop {
-        match store.load(appid) {
-            Ok(Some(r)) if satisfies(&r, need, options) => return Outcome::Got(from_record(r)),
-            Ok(_) => {}
-            Err(e) => return fallback(e, need, options, budget, &fetch),
+        match store.load(cx.appid) {
+            Ok(Loaded::Valid(r)) if satisfies(&r, need, cx.options) => {
+                cx.health.ok(cx.appid);
+                return Outcome::Got(from_record(r));
+            }
+            Ok(_) => cx.health.ok(cx.appid),
+            Err(e) => return fallback(cx, store, e, need, &fetch),
         }
-        match store.try_lease(appid, options.lease) {
-            Ok(Some(lease)) => {
-                let outcome = under_lease(store, appid, need, options, &lease, &fetch);
-                store.release(appid, lease);
+        match store.try_lease(cx.appid, cx.options.lease) {
+            Ok(Some(mut lease)) => {
+                let outcome = under_lease(cx, store, need, &mut lease, &fetch);
+                if let Err(e) = store.release(cx.appid, lease) {
+                    // The lease lapses by itself within lease_ms; meanwhile others wait.
+                    cx.publish_failed(&e);
+                }
                 return outcome;
             }
             Ok(None) if matches!(need, Need::Refresh) => return Outcome::Busy,
             Ok(None) if Instant::now() >= deadline => {
                 return Outcome::Failed(store_error(format!(
-                    "timed out after {} ms waiting for another process's refresh of {appid}",
-                    (options.lease + options.timeout).as_millis()
+                    "timed out after {} ms waiting for another process's refresh of {}",
+                    (cx.options.lease + cx.options.timeout).as_millis(),
+                    cx.appid
                 )));
             }
             // Another process is fetching: its record will appear, or its lease will lapse.
@@ -91,99 +182,191 @@ pub fn obtain(
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(100));
             }
-            Err(e) => return fallback(e, need, options, budget, &fetch),
+            Err(e) => return fallback(cx, store, e, need, &fetch),
         }
     }
 }
 
 fn under_lease(
+    cx: &Ctx<'_>,
     store: &dyn Store,
-    appid: &str,
     need: Need<'_>,
-    options: &Options,
-    lease: &Lease,
-    fetch: &impl Fn() -> Result<Obtained, Error>,
+    lease: &mut Lease,
+    fetch: &impl Fn(Mode) -> Result<Obtained, Error>,
 ) -> Outcome {
-    // Someone may have published between our read and our lease.
-    let record = match store.load(appid) {
-        Ok(r) => r,
-        Err(e) => return Outcome::Failed(e),
+    let failed = |e: Error| {
+        cx.health.failed(cx.appid, cx.counters, &e);
+        Outcome::Failed(e)
     };
-    if let Some(r) = &record
-        && satisfies(r, need, options)
-    {
-        return Outcome::Got(from_record(r.clone()));
+    // Someone may have published between our read and our lease.
+    let loaded = match store.load(cx.appid) {
+        Ok(l) => l,
+        Err(e) => return failed(e),
+    };
+    match &loaded {
+        Loaded::Valid(r) if satisfies(r, need, cx.options) => {
+            return Outcome::Got(from_record(r.clone()));
+        }
+        Loaded::Bad { why, .. } => {
+            cx.counters.store_record_rejected();
+            events::emit(
+                Level::Warn,
+                cx.appid,
+                kind::STORE_RECORD_REJECTED,
+                Status::Store,
+                0,
+                format_args!("the stored record is refused ({why}); it is being replaced"),
+            );
+        }
+        _ => {}
     }
-    match fetch() {
+    // An emptied store (or a bad record) while this process holds a good token: republish it
+    // rather than fetch, which with the classic endpoint would end it for everyone. Never over
+    // a valid record: that may say the held token was reported rejected, or be newer.
+    if let (Some(held), Loaded::Absent | Loaded::Bad { .. }) = (&cx.held, &loaded) {
+        let record = held_record(held, loaded.next_generation());
+        if record.is_usable(MARGIN_MS) && holds_up(&record, need, cx.options) {
+            return match store.publish(cx.appid, &record, lease) {
+                Ok(_) => Outcome::Got(Obtained::fetched(
+                    Fetched {
+                        access_token: held.token.clone(),
+                        expires_in: held.lifetime,
+                    },
+                    held.requested_at,
+                )),
+                Err(e) => {
+                    cx.publish_failed(&e);
+                    Outcome::Failed(e)
+                }
+            };
+        }
+    }
+    // Nobody fetches a token it could not share: check the publish can succeed first.
+    if let Err(e) = store.prepare(cx.appid, lease) {
+        cx.publish_failed(&e);
+        return Outcome::Failed(e);
+    }
+    match fetch(Mode::Leased) {
         Ok(got) => {
-            let age = got.requested_at.elapsed().as_millis() as u64;
-            let fetched_at_ms = now_ms().saturating_sub(age);
+            let lifetime_ms = got.fetched.expires_in.as_millis() as u64;
+            let age_ms = got.requested_at.elapsed().as_millis() as u64;
             let published = Record {
                 access_token: got.fetched.access_token.clone(),
-                generation: record.as_ref().map_or(1, |r| r.generation + 1),
-                fetched_at_ms,
-                expires_at_ms: fetched_at_ms + got.fetched.expires_in.as_millis() as u64,
+                generation: loaded.next_generation(),
+                lifetime_ms,
+                remaining_ms: lifetime_ms.saturating_sub(age_ms),
                 invalidated: false,
             };
-            // If publishing fails the token is still good here; the others will fetch their own.
-            let _ = store.publish(appid, &published, lease);
+            // The token is good here either way; a failed publish is a store failure, so the
+            // next sync backs off and nobody fetches blind meanwhile.
+            if let Err(e) = store.publish(cx.appid, &published, lease) {
+                cx.publish_failed(&e);
+            }
             Outcome::Got(got)
         }
         Err(e) => {
             // A rejected token must not be picked up from the record while its replacement
             // failed: mark it, but only if the record is still the generation we saw.
-            if let (Need::Replace(stale), Some(r)) = (need, &record)
+            if let (Need::Replace(stale), Loaded::Valid(r)) = (need, &loaded)
                 && r.access_token == stale
+                && let Err(se) = store.invalidate(cx.appid, r.generation, lease)
             {
-                let _ = store.invalidate(appid, r.generation, lease);
+                cx.publish_failed(&se);
             }
             Outcome::Failed(e)
         }
     }
 }
 
-/// The store is unreachable. A process with a valid token keeps it and retries later; one
-/// without may fetch directly, within a small hourly budget.
+/// The store cannot be reached (or written). A process with a valid token keeps it and
+/// retries soon; one without fetches directly only where that cannot end the token the rest
+/// of the fleet uses, within a budget shared by every process of the host.
 fn fallback(
+    cx: &Ctx<'_>,
+    store: &dyn Store,
     e: Error,
     need: Need<'_>,
-    options: &Options,
-    budget: &std::sync::Mutex<FallbackBudget>,
-    fetch: &impl Fn() -> Result<Obtained, Error>,
+    fetch: &impl Fn(Mode) -> Result<Obtained, Error>,
 ) -> Outcome {
+    cx.health.failed(cx.appid, cx.counters, &e);
     if matches!(need, Need::Refresh) {
         return Outcome::Failed(e);
     }
-    if budget
-        .lock_ok()
-        .try_acquire(Instant::now(), options.store_fallback_per_hour)
-    {
-        return fetch().map_or_else(Outcome::Failed, Outcome::Got);
+    if cx.options.endpoint == Endpoint::Classic {
+        return Outcome::Failed(Error::new(
+            Status::Store,
+            format!(
+                "{e}; not fetching directly: with the classic endpoint a new token ends the one \
+                 the other processes use (use the stable endpoint for a fallback)"
+            ),
+        ));
     }
-    Outcome::Failed(Error::new(
-        Status::Store,
-        format!(
-            "{e}; the budget of {} direct fetches per hour while the store is unreachable is spent",
-            options.store_fallback_per_hour
-        ),
-    ))
+    let budget_key = format!("{:?}:{}", store, cx.appid);
+    let key: String = budget_key
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+                b as char
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match spend_fallback(store, &key, cx.options.store_fallback_per_hour) {
+        Ok(true) => {
+            cx.counters.fallback_fetch();
+            events::emit(
+                Level::Warn,
+                cx.appid,
+                kind::FALLBACK_FETCH,
+                Status::Store,
+                0,
+                format_args!(
+                    "fetching directly (stable_token, normal mode) while the store is unreachable: {e}"
+                ),
+            );
+            fetch(Mode::Fallback).map_or_else(Outcome::Failed, Outcome::Got)
+        }
+        Ok(false) => Outcome::Failed(Error::new(
+            Status::Store,
+            format!(
+                "{e}; the budget of {} direct fetches per hour for this host while the store is unreachable is spent",
+                cx.options.store_fallback_per_hour
+            ),
+        )),
+        Err(be) => Outcome::Failed(Error::new(
+            Status::Store,
+            format!("{e}; no direct fetch: {be}"),
+        )),
+    }
 }
 
-fn satisfies(r: &Record, need: Need<'_>, options: &Options) -> bool {
-    let now = now_ms();
-    if !r.is_usable(now + MARGIN_MS) {
-        return false;
+fn held_record(held: &Held, generation: u64) -> Record {
+    let lifetime_ms = held.lifetime.as_millis() as u64;
+    Record {
+        access_token: held.token.clone(),
+        generation,
+        lifetime_ms,
+        remaining_ms: lifetime_ms.saturating_sub(held.requested_at.elapsed().as_millis() as u64),
+        invalidated: false,
     }
+}
+
+fn holds_up(r: &Record, need: Need<'_>, options: &Options) -> bool {
     match need {
         Need::Usable => true,
-        Need::Refresh => !r.refresh_due(now, options.refresh_ahead),
+        Need::Refresh => !r.refresh_due(options.refresh_ahead),
         Need::Replace(stale) => r.access_token != stale,
     }
 }
 
+fn satisfies(r: &Record, need: Need<'_>, options: &Options) -> bool {
+    r.is_usable(MARGIN_MS) && holds_up(r, need, options)
+}
+
 fn from_record(r: Record) -> Obtained {
-    let age = Duration::from_millis(now_ms().saturating_sub(r.fetched_at_ms));
     let now = Instant::now();
+    let age = Duration::from_millis(r.age_ms());
     Obtained {
         fetched: Fetched {
             expires_in: r.lifetime(),

@@ -18,11 +18,15 @@ pub struct Counters {
     /// 0 until the first fetch: a fetch never takes 0 ns.
     last_fetch_nanos: AtomicU64,
     from_store: AtomicU64,
+    store_failures: AtomicU64,
+    store_publish_failures: AtomicU64,
+    fallback_fetches: AtomicU64,
+    store_records_rejected: AtomicU64,
     failures: Mutex<BTreeMap<(i32, i32), u64>>,
 }
 
 /// A snapshot of one app's counters since it was registered in this process.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AppStats {
     /// Requests sent upstream (WeChat, or the central server in client mode), background
     /// refreshes included.
@@ -32,6 +36,15 @@ pub struct AppStats {
     /// Tokens taken over from a shared store's record (published by another process) instead
     /// of fetching; a sync that finds the token unchanged does not count.
     pub tokens_from_store: u64,
+    /// Shared-store operations that failed (unreachable, refused, not writable), publishes
+    /// and lease releases included.
+    pub store_failures: u64,
+    /// Of those, failed publishes, publish preparations and lease checks or releases.
+    pub store_publish_failures: u64,
+    /// Direct fetches made while the store was unreachable (within the host's budget).
+    pub fallback_fetches: u64,
+    /// Records read from the store and refused by validation (then replaced).
+    pub store_records_rejected: u64,
     /// Failed fetches (and store failures), by status and WeChat errcode.
     pub failures: Vec<FailureCount>,
 }
@@ -61,6 +74,22 @@ impl Counters {
         self.from_store.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn store_failure(&self) {
+        self.store_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn store_publish_failure(&self) {
+        self.store_publish_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn fallback_fetch(&self) {
+        self.fallback_fetches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn store_record_rejected(&self) {
+        self.store_records_rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn failure(&self, e: &Error) {
         *self
             .failures
@@ -76,6 +105,10 @@ impl Counters {
             fetch_time_total: Duration::from_nanos(self.fetch_nanos.load(Ordering::Relaxed)),
             last_fetch_time: (last != 0).then(|| Duration::from_nanos(last)),
             tokens_from_store: self.from_store.load(Ordering::Relaxed),
+            store_failures: self.store_failures.load(Ordering::Relaxed),
+            store_publish_failures: self.store_publish_failures.load(Ordering::Relaxed),
+            fallback_fetches: self.fallback_fetches.load(Ordering::Relaxed),
+            store_records_rejected: self.store_records_rejected.load(Ordering::Relaxed),
             failures: self
                 .failures
                 .lock_ok()
@@ -104,6 +137,10 @@ impl AppStats {
             "fetch_seconds_total": self.fetch_time_total.as_secs_f64(),
             "last_fetch_seconds": self.last_fetch_time.map(|d| d.as_secs_f64()),
             "tokens_from_store": self.tokens_from_store,
+            "store_failures": self.store_failures,
+            "store_publish_failures": self.store_publish_failures,
+            "fallback_fetches": self.fallback_fetches,
+            "store_records_rejected": self.store_records_rejected,
             "failures": self.failures.iter().map(|f| serde_json::json!({
                 "status": f.status.name(),
                 "errcode": f.errcode,

@@ -11,12 +11,6 @@ use common::*;
 use wx_fake::{FakeConfig, Fault, FaultKind};
 use wx_token::ffi::*;
 
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{tag}-{}", unique_appid("d")));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 fn spawn_peer(
     s: &Setup,
     options: &str,
@@ -219,7 +213,15 @@ fn lease_holder_killed(s: &Setup, store: &str) {
 #[test]
 fn file_store_lease_holder_killed_mid_refresh_is_replaced() {
     let s = Setup::new("filekill", FakeConfig::default());
-    lease_holder_killed(&s, &format!("file:{}", tmpdir("filekill").display()));
+    let dir = tmpdir("filekill");
+    lease_holder_killed(&s, &format!("file:{}", dir.display()));
+    // The dead holder's temp file was cleaned up by the next holder.
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp."))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]
@@ -232,38 +234,97 @@ fn redis_store_lease_holder_killed_mid_refresh_is_replaced() {
 }
 
 #[test]
-fn redis_outage_serves_valid_tokens_limits_direct_fetches_and_recovers() {
+fn redis_outage_serves_valid_tokens_never_fetches_blind_with_classic_and_recovers() {
     let Some(mut redis) = RedisServer::start() else {
         return eprintln!("redis-server not installed: skipped");
     };
     let s = Setup::new("outage", FakeConfig::default());
-    s.register(&format!(r#""store":"{}","endpoint":"classic","store_fallback_per_hour":1,"timeout_ms":500,"store_sync_ms":100,"passive_refresh_interval_secs":0"#, redis.url()));
+    let events = record_events(&s.appid);
+    s.register(&format!(
+        r#""store":"{}","endpoint":"classic","timeout_ms":500,"store_sync_ms":100"#,
+        redis.url()
+    ));
     let t1 = get(&s.appid).unwrap();
     redis.stop();
     // A valid token keeps being served, store syncs failing in the background meanwhile.
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(get(&s.appid).unwrap(), t1);
-    // Without a valid token: one direct fetch within the budget...
-    invalidate(&s.appid, Some(&t1)).unwrap();
-    let t2 = get(&s.appid).unwrap();
-    assert_ne!(t1, t2);
-    assert_eq!(s.fetches(), 2);
-    // ...then STORE errors, and WeChat is not asked again however often callers try.
-    let e = invalidate(&s.appid, Some(&t2)).unwrap_err();
+    // Without a valid token, no direct fetch: with the classic endpoint it would end the
+    // token every other process of the fleet is using.
+    let e = invalidate(&s.appid, Some(&t1)).unwrap_err();
     assert_eq!(e.status, WX_STORE, "{e:?}");
-    assert!(e.message.contains("budget"), "{}", e.message);
+    assert!(e.message.contains("not fetching directly"), "{}", e.message);
     for _ in 0..50 {
         assert_eq!(get(&s.appid).unwrap_err().status, WX_STORE);
     }
-    assert_eq!(s.fetches(), 2, "no quota burnt during the outage");
-    // Redis comes back (empty): the engine recovers by itself, through the store.
+    assert_eq!(
+        s.fetches(),
+        1,
+        "no quota burnt, no token ended during the outage"
+    );
+    let stats = wx_token::stats(&s.appid).unwrap();
+    assert!(stats.store_failures >= 1, "{stats:?}");
+    // Redis comes back (empty): the engine recovers by itself, through the store, at once.
     redis.restart();
-    assert!(eventually(10, || get(&s.appid).is_ok()), "recovered");
-    assert_eq!(s.fetches(), 3);
+    assert!(eventually(2, || get(&s.appid).is_ok()), "recovered");
+    assert_eq!(s.fetches(), 2);
     let key = format!("wx_token:{{{}}}", s.appid);
     assert!(eventually(2, || redis
         .cli(&["HGET", &key, "generation"])
         .is_some_and(|g| g.trim() == "1")));
+    // Operators heard of it once, and of its end.
+    assert_eq!(
+        *events.lock().unwrap(),
+        ["store_unavailable", "store_recovered"]
+    );
+}
+
+/// The kinds of the events emitted for `appid`, from now on.
+fn record_events(appid: &str) -> std::sync::Arc<std::sync::Mutex<Vec<&'static str>>> {
+    use wx_token::events::{Event, Level, set_sink};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (app, sink_seen) = (appid.to_owned(), seen.clone());
+    set_sink(
+        Some(Box::new(move |e: &Event<'_>| {
+            if e.app == app {
+                sink_seen.lock().unwrap().push(e.kind);
+            }
+        })),
+        Level::Info,
+    );
+    seen
+}
+
+#[test]
+fn stable_fallback_is_normal_mode_only_and_within_the_hosts_budget() {
+    let Some(mut redis) = RedisServer::start() else {
+        return eprintln!("redis-server not installed: skipped");
+    };
+    let s = Setup::new("stablefb", FakeConfig::default());
+    redis.stop();
+    let options = s.options(&format!(
+        r#""store":"{}","endpoint":"stable","timeout_ms":500,"store_fallback_per_hour":1"#,
+        redis.url()
+    ));
+    // Two processes of this host without a token: one direct fetch between them, never a
+    // forced refresh (which would end the token the rest of the fleet uses).
+    register(&s.appid, &s.secret, Some(&options)).unwrap();
+    let t = get(&s.appid).unwrap();
+    let go = tmpdir("stablefb").join("go");
+    std::fs::write(&go, b"go").unwrap();
+    let out = spawn_peer(&s, &options, 1, &go, false)
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the second process finds the host's budget spent"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("budget"));
+    let e = invalidate(&s.appid, Some(&t)).unwrap_err();
+    assert_eq!(e.status, WX_STORE, "{e:?}");
+    let st = s.fake.app_stats(&s.appid);
+    assert_eq!((st.stable_requests, st.force_requests), (1, 0));
+    assert_eq!(wx_token::stats(&s.appid).unwrap().fallback_fetches, 1);
 }
 
 #[test]
@@ -363,4 +424,39 @@ fn store_options_are_validated() {
     )
     .unwrap_err();
     assert!(!e.message.contains("hunter2"), "{}", e.message);
+}
+
+/// A caller whose token expired while a background refresh was stuck on an unreachable store
+/// does not inherit that refresh's WX_STORE: it tries itself, with its own (host) fallback.
+#[test]
+fn a_caller_never_inherits_a_background_syncs_store_error() {
+    let Some(redis) = RedisServer::start() else {
+        return eprintln!("redis-server not installed: skipped");
+    };
+    let s = Setup::new(
+        "inherit",
+        FakeConfig {
+            lifetime_secs: 4,
+            ..FakeConfig::default()
+        },
+    );
+    let proxy = common::proxy::Proxy::start(redis.port);
+    s.register(&format!(
+        r#""store":"{}","endpoint":"stable","refresh_ahead_secs":1,"store_sync_ms":60000,"timeout_ms":2500,"store_fallback_per_hour":1"#,
+        proxy.url()
+    ));
+    let t1 = get(&s.appid).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    // The background refresh (due at 3 s) hangs on the store until 5.5 s; the token expires
+    // at 4 s, and this caller joins the refresh in flight.
+    proxy.blackhole();
+    std::thread::sleep(Duration::from_millis(2300));
+    let t = get(&s.appid).expect("served through the caller's own fallback");
+    assert!(valid_via_http(&s.fake.base_url(), &t));
+    let st = s.fake.app_stats(&s.appid);
+    assert_eq!(
+        (st.stable_requests, st.force_requests),
+        (2, 0),
+        "{t1} then one fallback"
+    );
 }

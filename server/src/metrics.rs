@@ -328,6 +328,7 @@ mod tests {
                     count: 1,
                 },
             ],
+            ..AppStats::default()
         };
         let token = TokenInfo {
             access_token: "t".into(),
@@ -350,6 +351,7 @@ mod tests {
                     last_fetch_time: None,
                     tokens_from_store: 0,
                     failures: vec![],
+                    ..AppStats::default()
                 },
                 token: None,
             },

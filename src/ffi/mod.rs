@@ -71,7 +71,9 @@ const _: () = {
 /// "rediss://..."; "redis+sentinel://[user:pass@]host:port[,host:port...]/service[/db]";
 /// "redis+cluster://[user:pass@]host:port[,host:port...]"; rediss+sentinel/rediss+cluster for
 /// TLS), "store_prefix" ("wx_token:"), "lease_ms", "store_sync_ms" (10000),
-/// "store_fallback_per_hour" (2), "store_tls_ca_file" (absolute path of a PEM CA for a TLS
+/// "store_fallback_per_hour" (2: direct fetches per app per hour for the whole host while the
+/// store is unreachable, stable endpoint only; with "classic" nothing is fetched without the
+/// store; see docs/STORES.md), "store_tls_ca_file" (absolute path of a PEM CA for a TLS
 /// Redis store; default: the public web roots), "store_tls_cert_file" and "store_tls_key_file"
 /// (absolute paths of a PEM client certificate and its key, together; default: none); for
 /// pacing the passive refresh (wx_token_invalidate of the current token; refused beyond these
@@ -81,6 +83,8 @@ const _: () = {
 /// http; or several, as a JSON array of strings or one comma-separated string, tried in order
 /// and failed over between, at most 16) with "central_key" (this client's key for them).
 /// Unknown keys are rejected with WX_INVALID_ARGUMENT.
+///
+/// A file store directory must be owned by this user and not writable by group or others.
 ///
 /// `appid` must be 1 to 128 characters of `[A-Za-z0-9_.-]`, not starting with `.`: it names
 /// files and keys in shared stores, so the same rule holds whatever the store.
@@ -224,7 +228,8 @@ pub unsafe extern "C" fn wx_token_generation_counter(
 
 /// Copies, NUL-terminated, a JSON object of `appid`'s counters since it was registered in
 /// this process, for monitoring: {"fetches", "fetch_seconds_total", "last_fetch_seconds" (or
-/// null), "tokens_from_store", "failures": [{"status", "errcode", "count"}]}. Same
+/// null), "tokens_from_store", "store_failures", "store_publish_failures", "fallback_fetches",
+/// "store_records_rejected", "failures": [{"status", "errcode", "count"}]}. Same
 /// `(buf, buf_len, out_len)` convention as wx_token_get. Never does I/O.
 ///
 /// Returns WX_OK, WX_BUFFER_TOO_SMALL, WX_INVALID_ARGUMENT, WX_UNKNOWN_APP or WX_PANIC.

@@ -3,19 +3,30 @@
 //! Per app: `<dir>/<prefix><appid>.json` (the record, replaced atomically by rename, mode 0600)
 //! and `<dir>/<prefix><appid>.lock` (the lease: an exclusive flock, which the kernel releases
 //! when its holder exits or is killed, so a dead holder never wedges the others).
+//!
+//! Times in the record are on the host's boot clock (`fs_unix::host_clock_ms`), tagged with the
+//! boot id: no process's wall clock matters, and a record from before a reboot is refused.
+//! The platform-specific parts (no-follow opens, exclusive temp files, flock, the boot clock)
+//! live in `fs_unix`.
 
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
-use super::{Lease, Record, Store, check_prefix, store_error};
+use super::fs_unix as sys;
+use super::record::{Loaded, Raw, Record, validate};
+use super::{Lease, Store, check_prefix, store_error};
 use crate::error::Error;
+
+/// The temp file is padded to this size before a fetch, so that the disk space a publish
+/// needs is secured before anyone asks WeChat (a full disk fails before the fetch, not after).
+/// A record with a 512-byte token is well under it; JSON ignores the trailing spaces.
+const RESERVED: usize = 2048;
 
 pub struct FileStore {
     dir: PathBuf,
@@ -29,16 +40,19 @@ impl fmt::Debug for FileStore {
 }
 
 /// The on-disk format (docs/STORES.md); `v` lets a later version change it knowingly.
-#[derive(Serialize, Deserialize)]
-struct OnDisk {
+#[derive(Serialize)]
+struct OnDisk<'a> {
     v: u32,
-    appid: String,
-    access_token: String,
+    appid: &'a str,
+    access_token: &'a str,
     generation: u64,
-    fetched_at_ms: u64,
-    expires_at_ms: u64,
+    boot_id: &'a str,
+    fetched_at_boot_ms: u64,
+    expires_at_boot_ms: u64,
     invalidated: bool,
 }
+
+const VERSION: u32 = 2;
 
 impl FileStore {
     pub fn new(dir: &str, prefix: &str) -> Result<FileStore, Error> {
@@ -49,11 +63,8 @@ impl FileStore {
                 "options_json: a file store needs an absolute directory, as in file:/var/lib/wx-token",
             ));
         }
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| store_error(format!("cannot create {}: {e}", dir.display())))?;
+        sys::ensure_private_dir(&dir)
+            .map_err(|e| Error::invalid(format!("options_json: store: refusing {e}")))?;
         // ':' is legal on Linux but not on every file system the directory may live on.
         Ok(FileStore {
             dir,
@@ -74,29 +85,41 @@ impl FileStore {
         Ok(self.dir.join(format!("{}{appid}.{ext}", self.prefix)))
     }
 
-    fn write_record(&self, appid: &str, record: &Record) -> Result<(), Error> {
+    /// Writes `record` into `tmp` (prepared under the lease, or created now) and renames it
+    /// over the record: readers see the old record or the new one, never a partial write.
+    fn write_record(
+        &self,
+        appid: &str,
+        record: &Record,
+        tmp: Option<(fs::File, PathBuf)>,
+    ) -> Result<(), Error> {
         let path = self.path(appid, "json")?;
+        let now = sys::host_clock_ms();
+        let fetched = now.saturating_sub(record.age_ms());
         let body = serde_json::to_vec(&OnDisk {
-            v: 1,
-            appid: appid.to_owned(),
-            access_token: record.access_token.clone(),
+            v: VERSION,
+            appid,
+            access_token: &record.access_token,
             generation: record.generation,
-            fetched_at_ms: record.fetched_at_ms,
-            expires_at_ms: record.expires_at_ms,
+            boot_id: sys::boot_id(),
+            fetched_at_boot_ms: fetched,
+            expires_at_boot_ms: fetched + record.lifetime_ms,
             invalidated: record.invalidated,
         })
         .map_err(store_error)?;
-        let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
+        let (mut f, tmp) = match tmp {
+            Some(t) => t,
+            None => sys::create_temp(&path).map_err(|e| {
+                store_error(format!(
+                    "cannot create a file in {}: {e}",
+                    self.dir.display()
+                ))
+            })?,
+        };
+        let mut write = || -> std::io::Result<()> {
+            f.seek(SeekFrom::Start(0))?;
             f.write_all(&body)?;
             f.sync_data()?;
-            // Readers see the old record or the new one, never a partial write.
             fs::rename(&tmp, &path)
         };
         write().map_err(|e| {
@@ -106,83 +129,186 @@ impl FileStore {
     }
 }
 
-fn read(path: &Path) -> Result<Option<OnDisk>, Error> {
-    match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| store_error(format!("{} is not a wx-token record: {e}", path.display()))),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(store_error(format!("cannot read {}: {e}", path.display()))),
+/// Parses a record file leniently into its fields, so `validate` can say what is wrong and
+/// keep a sane generation.
+fn parse(bytes: &[u8], appid: &str) -> Result<Raw, (u64, String)> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|_| (0, "not JSON".to_owned()))?;
+    let num = |k: &str| v.get(k).and_then(Value::as_u64);
+    let generation = num("generation").unwrap_or(0);
+    if num("v") != Some(u64::from(VERSION)) {
+        return Err((generation, "not a version-2 record".to_owned()));
     }
+    if v.get("appid").and_then(Value::as_str) != Some(appid) {
+        return Err((generation, "the record names another appid".to_owned()));
+    }
+    if v.get("boot_id").and_then(Value::as_str) != Some(sys::boot_id()) {
+        // Boot-clock times from another boot mean nothing.
+        return Err((
+            generation,
+            "written before the host's last reboot".to_owned(),
+        ));
+    }
+    Ok(Raw {
+        access_token: v
+            .get("access_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        generation: num("generation"),
+        fetched_at_ms: num("fetched_at_boot_ms"),
+        expires_at_ms: num("expires_at_boot_ms"),
+        invalidated: v.get("invalidated").and_then(Value::as_bool) == Some(true),
+    })
+}
+
+/// Loads and validates a record file (see `validate`).
+pub fn load_file(path: &Path, appid: &str) -> Result<Loaded, Error> {
+    let bytes = match sys::read_small(path) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Ok(Loaded::Absent),
+        // A symlink or foreign file where the record belongs is a bad record: replaced (the
+        // rename replaces the link itself, never its target).
+        Err(e)
+            if e.kind() == std::io::ErrorKind::InvalidData
+                || e.raw_os_error() == Some(libc::ELOOP) =>
+        {
+            return Ok(Loaded::Bad {
+                generation: 0,
+                why: format!("{} is not a regular file of ours", path.display()),
+            });
+        }
+        Err(e) => return Err(store_error(format!("cannot read {}: {e}", path.display()))),
+    };
+    Ok(match parse(&bytes, appid) {
+        Ok(raw) => validate(raw, sys::host_clock_ms()),
+        Err((generation, why)) => Loaded::Bad {
+            generation: generation.min(super::record::MAX_GENERATION),
+            why,
+        },
+    })
 }
 
 impl Store for FileStore {
-    fn load(&self, appid: &str) -> Result<Option<Record>, Error> {
-        Ok(read(&self.path(appid, "json")?)?.map(|d| Record {
-            access_token: d.access_token,
-            generation: d.generation,
-            fetched_at_ms: d.fetched_at_ms,
-            expires_at_ms: d.expires_at_ms,
-            invalidated: d.invalidated,
-        }))
+    fn load(&self, appid: &str) -> Result<Loaded, Error> {
+        load_file(&self.path(appid, "json")?, appid)
     }
 
     fn try_lease(&self, appid: &str, _ttl: Duration) -> Result<Option<Lease>, Error> {
         let path = self.path(appid, "lock")?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&path)
+        let file = sys::open_lock(&path)
             .map_err(|e| store_error(format!("cannot open {}: {e}", path.display())))?;
-        // SAFETY: a valid open descriptor.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let err = std::io::Error::last_os_error();
-            return match err.raw_os_error() {
-                Some(libc::EWOULDBLOCK) => Ok(None),
-                _ => Err(store_error(format!(
-                    "cannot lock {}: {err}",
-                    path.display()
-                ))),
-            };
+        if !sys::lock(&file, false)
+            .map_err(|e| store_error(format!("cannot lock {}: {e}", path.display())))?
+        {
+            return Ok(None);
         }
         // A fork child must not keep this lock alive through its copy of the descriptor.
-        crate::fork::track_fd(file.as_raw_fd());
+        crate::fork::track_fd(std::os::fd::AsRawFd::as_raw_fd(&file));
         Ok(Some(Lease {
             owner: super::owner_id(),
             file: Some(file),
+            temp: None,
+            rtt_ms: 0,
         }))
     }
 
-    fn publish(&self, appid: &str, record: &Record, lease: &Lease) -> Result<bool, Error> {
+    fn prepare(&self, appid: &str, lease: &mut Lease) -> Result<(), Error> {
+        let path = self.path(appid, "json")?;
+        sys::remove_stale_temps(&path);
+        let (mut f, tmp) = sys::create_temp(&path).map_err(|e| {
+            store_error(format!(
+                "cannot create a file in {}: {e}",
+                self.dir.display()
+            ))
+        })?;
+        let mut reserve = || -> std::io::Result<()> {
+            f.write_all(&[b' '; RESERVED])?;
+            f.sync_data()
+        };
+        if let Err(e) = reserve() {
+            let _ = fs::remove_file(&tmp);
+            return Err(store_error(format!(
+                "cannot write in {}: {e}",
+                self.dir.display()
+            )));
+        }
+        lease.temp = Some((f, tmp));
+        Ok(())
+    }
+
+    fn publish(&self, appid: &str, record: &Record, lease: &mut Lease) -> Result<bool, Error> {
         if lease.file.is_none() {
             return Ok(false);
         }
-        if let Some(current) = read(&self.path(appid, "json")?)?
+        if let Loaded::Valid(current) = self.load(appid)?
             && current.generation >= record.generation
         {
             return Ok(false);
         }
-        self.write_record(appid, record)?;
+        self.write_record(appid, record, lease.temp.take())?;
         Ok(true)
     }
 
-    fn invalidate(&self, appid: &str, generation: u64, lease: &Lease) -> Result<bool, Error> {
+    fn invalidate(&self, appid: &str, generation: u64, lease: &mut Lease) -> Result<bool, Error> {
         match self.load(appid)? {
-            Some(mut r) if lease.file.is_some() && r.generation == generation && !r.invalidated => {
+            Loaded::Valid(mut r)
+                if lease.file.is_some() && r.generation == generation && !r.invalidated =>
+            {
                 r.invalidated = true;
-                self.write_record(appid, &r)?;
+                self.write_record(appid, &r, lease.temp.take())?;
                 Ok(true)
             }
             _ => Ok(false),
         }
     }
 
-    fn release(&self, _appid: &str, lease: Lease) {
+    fn release(&self, _appid: &str, mut lease: Lease) -> Result<(), Error> {
+        if let Some((_, tmp)) = lease.temp.take() {
+            let _ = fs::remove_file(tmp);
+        }
         // Closing the descriptor releases the flock.
         drop(lease);
+        Ok(())
+    }
+
+    fn budget_dir(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Arbitrary bytes in a record file never panic the parser, and what it accepts has a
+        /// sane generation.
+        #[test]
+        fn arbitrary_record_files_are_parsed_or_refused(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            if let Ok(raw) = parse(&bytes, "wx1")
+                && let Loaded::Valid(r) = validate(raw, sys::host_clock_ms())
+            {
+                proptest::prop_assert!(r.remaining_ms <= r.lifetime_ms);
+            }
+        }
+
+        /// JSON-shaped records with hostile values: the same.
+        #[test]
+        fn hostile_json_records_are_validated(
+            token in ".{0,600}",
+            generation in proptest::num::u64::ANY,
+            fetched in proptest::num::u64::ANY,
+            expires in proptest::num::u64::ANY,
+        ) {
+            let body = serde_json::json!({"v": 2, "appid": "wx1", "access_token": token,
+                "generation": generation, "boot_id": sys::boot_id(),
+                "fetched_at_boot_ms": fetched, "expires_at_boot_ms": expires, "invalidated": false});
+            let raw = parse(body.to_string().as_bytes(), "wx1").unwrap();
+            if let Loaded::Valid(r) = validate(raw, sys::host_clock_ms()) {
+                proptest::prop_assert!(super::super::record::valid_token(&r.access_token));
+                proptest::prop_assert!(r.remaining_ms <= r.lifetime_ms);
+            }
+        }
     }
 }

@@ -4,57 +4,38 @@
 //! A store holds, per app, one small record (documented in docs/STORES.md) and a refresh lease.
 //! Only the lease holder asks WeChat; everyone else reads the record it publishes.
 
+mod budget;
 mod file;
+#[cfg(unix)]
+mod fs_unix;
+mod record;
 mod redis;
 mod redis_conn;
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::status::Status;
 
+pub use self::budget::spend_fallback;
 pub use self::file::FileStore;
+pub use self::record::{Loaded, Record};
 pub use self::redis::RedisStore;
 pub use self::redis_conn::RedisTls;
-
-/// One app's shared token, as stored. Never holds the AppSecret.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record {
-    pub access_token: String,
-    /// Increases by one with every token published for the app; invalidation names it, so
-    /// that a report about generation N can never withdraw generation N+1.
-    pub generation: u64,
-    /// Wall-clock milliseconds since the UNIX epoch: monotonic clocks are not comparable across
-    /// processes or hosts.
-    pub fetched_at_ms: u64,
-    pub expires_at_ms: u64,
-    /// Set when a process reported this token rejected and could not replace it yet.
-    pub invalidated: bool,
-}
-
-impl Record {
-    pub fn lifetime(&self) -> Duration {
-        Duration::from_millis(self.expires_at_ms.saturating_sub(self.fetched_at_ms))
-    }
-
-    pub fn is_usable(&self, now_ms: u64) -> bool {
-        !self.invalidated && now_ms < self.expires_at_ms
-    }
-
-    /// Whether a refresh `ahead` of expiry (capped at half the lifetime) is due.
-    pub fn refresh_due(&self, now_ms: u64, ahead: Duration) -> bool {
-        let ahead = ahead.min(self.lifetime() / 2).as_millis() as u64;
-        now_ms + ahead >= self.expires_at_ms
-    }
-}
 
 /// Proof of holding an app's refresh lease; released on drop of the store's handle.
 pub struct Lease {
     pub(crate) owner: String,
     /// The file store's lock: the kernel releases it if the process dies.
     pub(crate) file: Option<std::fs::File>,
+    /// The file store's temp file, created (and its space reserved) by `prepare`.
+    pub(crate) temp: Option<(std::fs::File, std::path::PathBuf)>,
+    /// Redis: the round trip of the lease check before the fetch, added to the token's age
+    /// when publishing, so the server's idea of its expiry can only be early, never late.
+    pub(crate) rtt_ms: u64,
 }
 
 impl Drop for Lease {
@@ -66,16 +47,26 @@ impl Drop for Lease {
 }
 
 pub trait Store: Send + Sync + fmt::Debug {
-    /// The app's record, if any.
-    fn load(&self, appid: &str) -> Result<Option<Record>, Error>;
+    /// The app's record, validated: garbage comes back as `Loaded::Bad`, never as an error.
+    fn load(&self, appid: &str) -> Result<Loaded, Error>;
     /// Takes the app's refresh lease for `ttl`, or `None` if another process holds it.
     fn try_lease(&self, appid: &str, ttl: Duration) -> Result<Option<Lease>, Error>;
+    /// Called under the lease before a fetch: proves, as far as can be known, that the
+    /// publish will succeed (a writable directory with space; the right to run scripts and
+    /// still holding the lease), so that nobody fetches a token it could not share.
+    fn prepare(&self, appid: &str, lease: &mut Lease) -> Result<(), Error>;
     /// Publishes `record` if `lease` is still held and `record.generation` is newer than the
-    /// stored one; `false` when it was not published.
-    fn publish(&self, appid: &str, record: &Record, lease: &Lease) -> Result<bool, Error>;
+    /// stored one (a bad stored record is overwritten); `false` when it was not published.
+    /// The store converts the record's remaining time to its own clock.
+    fn publish(&self, appid: &str, record: &Record, lease: &mut Lease) -> Result<bool, Error>;
     /// Marks the record invalidated only if it is still at `generation`.
-    fn invalidate(&self, appid: &str, generation: u64, lease: &Lease) -> Result<bool, Error>;
-    fn release(&self, appid: &str, lease: Lease);
+    fn invalidate(&self, appid: &str, generation: u64, lease: &mut Lease) -> Result<bool, Error>;
+    fn release(&self, appid: &str, lease: Lease) -> Result<(), Error>;
+    /// A directory private to this host's processes of this user where the fallback budget is
+    /// kept; `None`: the user's directory under the system's temp dir.
+    fn budget_dir(&self) -> Option<&Path> {
+        None
+    }
 }
 
 /// Where an app's token lives, from the `store` option.
@@ -140,12 +131,6 @@ impl StoreSpec {
     }
 }
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Identifies a lease holder in a store (and to an operator reading it): host, process and a
 /// random part, so two processes never share an identity, even across fork.
 pub fn owner_id() -> String {
@@ -179,22 +164,6 @@ pub fn check_prefix(prefix: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn refresh_due_caps_ahead_at_half_life() {
-        let r = Record {
-            access_token: "t".into(),
-            generation: 1,
-            fetched_at_ms: 0,
-            expires_at_ms: 10_000,
-            invalidated: false,
-        };
-        assert!(!r.refresh_due(4_000, Duration::from_secs(300)));
-        assert!(r.refresh_due(5_000, Duration::from_secs(300)));
-        assert!(r.refresh_due(9_000, Duration::from_secs(1)));
-        assert!(!r.refresh_due(8_000, Duration::from_secs(1)));
-        assert!(r.is_usable(9_999) && !r.is_usable(10_000));
-    }
 
     #[test]
     fn specs() {

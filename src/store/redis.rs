@@ -2,43 +2,88 @@
 //! Redis.
 //!
 //! Per app: a hash `<prefix>{<appid>}` (the record: access_token, generation, fetched_at_ms,
-//! expires_at_ms, invalidated) and a string `<prefix>{<appid>}:lease` holding the lease owner's id,
-//! set with NX and a PX expiry so that a holder killed mid-refresh is replaced within `lease_ms`.
-//! Every conditional write is a Lua script, so it is atomic on the server.
+//! expires_at_ms, invalidated) and a string `<prefix>{<appid>}:lease` holding the lease owner's
+//! id, set with NX and a PX expiry so that a holder killed mid-refresh is replaced within
+//! `lease_ms`. The `{appid}` hash tag puts both keys in one Redis Cluster slot, so every script
+//! touches one slot.
+//!
+//! Every read and conditional write is a Lua script, atomic on the server, and every time in
+//! the record is the Redis server's own clock (`TIME` inside the script): no client's wall
+//! clock is ever written or compared. A client publishes the lifetime WeChat gave it and the
+//! age of the token; it reads back the lifetime and the time left.
 
 use std::fmt;
 use std::sync::LazyLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use redis::Script;
+use redis::{ConnectionLike, Script, Value};
 
+use super::record::{Loaded, Raw, Record, validate};
 use super::redis_conn::{RedisConn, RedisTls};
-use super::{Lease, Record, Store, check_prefix, store_error};
+use super::{Lease, Store, check_prefix, store_error};
 use crate::error::Error;
 
-/// A record outlives its token by a day, so the generation keeps counting across idle periods.
-const RECORD_KEEP_MS: u64 = 86_400_000;
+/// The server's clock in ms, from inside a script.
+const NOW: &str = "local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)";
 
-static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+/// Returns `{now}` when there is no record, `{now, 0}` when the key is not a hash, else
+/// `{now, 1, {field, value, ...}}`.
+static LOAD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
         r"
+        {NOW}
+        local ty = redis.call('TYPE', KEYS[1])['ok']
+        if ty == 'none' then return {{now}} end
+        if ty ~= 'hash' then return {{now, 0}} end
+        return {{now, 1, redis.call('HGETALL', KEYS[1])}}"
+    ))
+});
+
+/// Writes the record if the caller holds the lease and its generation is newer than a sane
+/// stored one; anything else in the key (garbage, another type) is replaced. The record is
+/// kept a day past the token's expiry, so generations keep counting across idle periods.
+static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"
+        -- Writes after TIME need effect replication: the default from Redis 5, a no-op since 7.
+        redis.replicate_commands()
         if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-        local current = tonumber(redis.call('HGET', KEYS[1], 'generation') or '0')
-        if tonumber(ARGV[3]) <= current then return 0 end
+        if redis.call('TYPE', KEYS[1])['ok'] == 'hash' then
+            local cur = tonumber(redis.call('HGET', KEYS[1], 'generation') or '')
+            if cur and cur >= 1 and cur <= 9007199254740991 and cur == math.floor(cur)
+               and tonumber(ARGV[3]) <= cur then return 0 end
+        end
+        {NOW}
+        local fetched = now - tonumber(ARGV[5])
+        local expires = fetched + tonumber(ARGV[4])
+        redis.call('DEL', KEYS[1])
         redis.call('HSET', KEYS[1], 'access_token', ARGV[2], 'generation', ARGV[3],
-                   'fetched_at_ms', ARGV[4], 'expires_at_ms', ARGV[5], 'invalidated', '0')
-        redis.call('PEXPIRE', KEYS[1], ARGV[6])
-        return 1",
-    )
+                   'fetched_at_ms', string.format('%d', fetched),
+                   'expires_at_ms', string.format('%d', expires), 'invalidated', '0')
+        redis.call('PEXPIRE', KEYS[1], expires - now + 86400000)
+        return 1"
+    ))
 });
 
 static INVALIDATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        if redis.call('HGET', KEYS[1], 'generation') == ARGV[1] then
+        if redis.call('TYPE', KEYS[1])['ok'] == 'hash'
+           and redis.call('HGET', KEYS[1], 'generation') == ARGV[1] then
             redis.call('HSET', KEYS[1], 'invalidated', '1')
             return 1
         end
+        return 0",
+    )
+});
+
+/// Whether the caller still holds the lease: run before a fetch, it also proves that this
+/// Redis user may run scripts (an ACL without them fails here, before WeChat is asked).
+static HOLDS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
         return 0",
     )
 });
@@ -76,8 +121,7 @@ impl RedisStore {
         })
     }
 
-    /// The appid is a hash tag (`{…}`), so that an app's record and lease live in one Redis
-    /// Cluster slot and every script touches one slot.
+    /// `{appid}` is a Redis Cluster hash tag: the record and the lease share a slot.
     fn key(&self, appid: &str) -> String {
         format!("{}{{{appid}}}", self.prefix)
     }
@@ -89,36 +133,66 @@ impl RedisStore {
     fn with_conn<T>(
         &self,
         what: &str,
-        op: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
+        op: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, Error> {
         self.conn.with_conn(what, op)
     }
 }
 
-impl Store for RedisStore {
-    fn load(&self, appid: &str) -> Result<Option<Record>, Error> {
-        let key = self.key(appid);
-        let fields: std::collections::HashMap<String, String> =
-            self.with_conn("HGETALL", |c| redis::cmd("HGETALL").arg(&key).query(c))?;
-        if fields.is_empty() {
-            return Ok(None);
+/// Reads the LOAD script's answer.
+fn parse_load(v: Value) -> Result<Loaded, String> {
+    let Value::Array(parts) = v else {
+        return Err("unexpected answer to the load script".into());
+    };
+    let mut parts = parts.into_iter();
+    let now = match parts.next() {
+        Some(Value::Int(n)) if n > 0 => n as u64,
+        _ => return Err("unexpected answer to the load script".into()),
+    };
+    let fields = match (parts.next(), parts.next()) {
+        (None, _) => return Ok(Loaded::Absent),
+        (Some(Value::Int(1)), Some(Value::Array(fields))) => fields,
+        _ => {
+            return Ok(Loaded::Bad {
+                generation: 0,
+                why: "the key is not a hash".into(),
+            });
         }
-        let num = |k: &str| {
-            fields
-                .get(k)
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or_else(|| store_error(format!("{key}: field {k} missing or not a number")))
+    };
+    let mut raw = Raw::default();
+    let mut it = fields.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        let (Value::BulkString(k), Value::BulkString(v)) = (k, v) else {
+            continue;
         };
-        Ok(Some(Record {
-            access_token: fields
-                .get("access_token")
-                .cloned()
-                .ok_or_else(|| store_error(format!("{key}: no access_token")))?,
-            generation: num("generation")?,
-            fetched_at_ms: num("fetched_at_ms")?,
-            expires_at_ms: num("expires_at_ms")?,
-            invalidated: fields.get("invalidated").is_some_and(|v| v == "1"),
-        }))
+        let text = String::from_utf8(v).ok();
+        let num = || text.as_deref().and_then(|t| t.parse::<u64>().ok());
+        match k.as_slice() {
+            b"access_token" => raw.access_token = text.clone(),
+            b"generation" => raw.generation = num(),
+            b"fetched_at_ms" => raw.fetched_at_ms = num(),
+            b"expires_at_ms" => raw.expires_at_ms = num(),
+            b"invalidated" => raw.invalidated = text.as_deref() == Some("1"),
+            _ => {}
+        }
+    }
+    Ok(validate(raw, now))
+}
+
+impl Store for RedisStore {
+    fn load(&self, appid: &str) -> Result<Loaded, Error> {
+        let key = self.key(appid);
+        let sent = Instant::now();
+        let v: Value = self.with_conn("load", |c| LOAD.key(&key).invoke(c))?;
+        let mut loaded = parse_load(v)
+            .map_err(|e| store_error(format!("redis at {}: {e}", self.conn.shown())))?;
+        // The server measured the time left before its answer travelled back: count the
+        // whole round trip against it, so a slow link only ever shortens a token's life here.
+        if let Loaded::Valid(r) = &mut loaded {
+            let rtt = sent.elapsed().as_millis() as u64;
+            r.remaining_ms = r.remaining_ms.saturating_sub(rtt);
+        }
+        Ok(loaded)
     }
 
     fn try_lease(&self, appid: &str, ttl: Duration) -> Result<Option<Lease>, Error> {
@@ -133,11 +207,30 @@ impl Store for RedisStore {
                 .arg(ttl.as_millis() as u64)
                 .query(c)
         })?;
-        Ok(set.map(|_| Lease { owner, file: None }))
+        Ok(set.map(|_| Lease {
+            owner,
+            file: None,
+            temp: None,
+            rtt_ms: 0,
+        }))
     }
 
-    fn publish(&self, appid: &str, r: &Record, lease: &Lease) -> Result<bool, Error> {
-        let keep = r.expires_at_ms.saturating_sub(super::now_ms()) + RECORD_KEEP_MS;
+    fn prepare(&self, appid: &str, lease: &mut Lease) -> Result<(), Error> {
+        let sent = Instant::now();
+        let held: i64 = self.with_conn("lease check", |c| {
+            HOLDS.key(self.lease_key(appid)).arg(&lease.owner).invoke(c)
+        })?;
+        lease.rtt_ms = sent.elapsed().as_millis() as u64;
+        if held != 1 {
+            return Err(store_error(format!(
+                "redis at {}: the refresh lease expired before the fetch",
+                self.conn.shown()
+            )));
+        }
+        Ok(())
+    }
+
+    fn publish(&self, appid: &str, r: &Record, lease: &mut Lease) -> Result<bool, Error> {
         let done: i64 = self.with_conn("publish", |c| {
             PUBLISH
                 .key(self.key(appid))
@@ -145,28 +238,73 @@ impl Store for RedisStore {
                 .arg(&lease.owner)
                 .arg(&r.access_token)
                 .arg(r.generation)
-                .arg(r.fetched_at_ms)
-                .arg(r.expires_at_ms)
-                .arg(keep)
+                .arg(r.lifetime_ms)
+                // The request's transit to the server makes the token older than it was when
+                // sent: the last measured round trip stands in for it.
+                .arg(r.age_ms() + lease.rtt_ms)
                 .invoke(c)
         })?;
         Ok(done == 1)
     }
 
-    fn invalidate(&self, appid: &str, generation: u64, _lease: &Lease) -> Result<bool, Error> {
+    fn invalidate(&self, appid: &str, generation: u64, _lease: &mut Lease) -> Result<bool, Error> {
         let done: i64 = self.with_conn("invalidate", |c| {
             INVALIDATE.key(self.key(appid)).arg(generation).invoke(c)
         })?;
         Ok(done == 1)
     }
 
-    fn release(&self, appid: &str, lease: Lease) {
-        // Best effort: if this fails, the lease expires by itself.
-        let _ = self.with_conn("release lease", |c| {
+    fn release(&self, appid: &str, lease: Lease) -> Result<(), Error> {
+        // If this fails, the lease expires by itself within lease_ms; the caller counts it.
+        self.with_conn("release lease", |c| {
             RELEASE
                 .key(self.lease_key(appid))
                 .arg(&lease.owner)
                 .invoke::<i64>(c)
-        });
+        })
+        .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &[u8]) -> Value {
+        Value::BulkString(s.to_vec())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// Whatever a hash holds, parsing the load script's answer never panics, and accepts
+        /// only records `validate` accepts.
+        #[test]
+        fn arbitrary_hashes_are_parsed_or_refused(
+            now in 1i64..i64::MAX,
+            fields in proptest::collection::vec(
+                (proptest::sample::select(vec!["access_token", "generation", "fetched_at_ms",
+                    "expires_at_ms", "invalidated", "x"]),
+                 proptest::collection::vec(proptest::num::u8::ANY, 0..40)), 0..8),
+        ) {
+            let flat = fields.iter().flat_map(|(k, v)| [bulk(k.as_bytes()), bulk(v)]).collect();
+            let v = Value::Array(vec![Value::Int(now), Value::Int(1), Value::Array(flat)]);
+            if let Ok(Loaded::Valid(r)) = parse_load(v) {
+                proptest::prop_assert!(r.remaining_ms <= r.lifetime_ms);
+            }
+        }
+    }
+
+    #[test]
+    fn odd_answers_are_errors_or_bad_records() {
+        assert!(parse_load(Value::Nil).is_err());
+        assert_eq!(
+            parse_load(Value::Array(vec![Value::Int(5)])),
+            Ok(Loaded::Absent)
+        );
+        assert!(matches!(
+            parse_load(Value::Array(vec![Value::Int(5), Value::Int(0)])),
+            Ok(Loaded::Bad { .. })
+        ));
     }
 }

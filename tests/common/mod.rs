@@ -1,6 +1,7 @@
 //! Calls the C ABI exactly as a C caller would, and wraps the answers for assertions.
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod redis_prod;
 
 use std::ffi::{CStr, CString, c_char};
@@ -294,6 +295,16 @@ pub fn in_child(child: impl FnOnce() -> bool) -> i32 {
             libc::WEXITSTATUS(status)
         }
     }
+}
+
+/// A fresh directory under the target's test temp dir, mode 0700 (a file store refuses more).
+pub fn tmpdir(tag: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let d = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{tag}-{}", unique_appid("d")));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    d
 }
 
 /// FNV-1a 64 of a token, as examples/store_peer prints it.
