@@ -107,6 +107,16 @@ extern "C" {
 #define WX_LEVEL_ERROR 3
 
 /**
+ * Length of a signature in hex (SHA-1); a signature buffer needs WX_SIGNATURE_LEN + 1 bytes.
+ */
+#define WX_SIGNATURE_LEN 40
+
+/**
+ * The most values wx_card_signature takes (WeChat's cardSign uses up to 7).
+ */
+#define WX_CARD_MAX_VALUES 64
+
+/**
  * Something an operator should know, passed to the wx_set_event_callback callback. Every
  * pointer is valid, NUL-terminated UTF-8 for the duration of the call only: copy what you keep.
  * No event ever contains an AppSecret, a central key or a whole token (a token is named by
@@ -358,6 +368,44 @@ int32_t wx_set_event_callback(wx_event_fn fn,
  * Bindings read it to check that they expose every option.
  */
 const char *wx_token_options_schema(void);
+
+/**
+ * The JS-SDK signature WeChat's wx.config (and WeCom's wx.config and wx.agentConfig) checks:
+ * lowercase hex `sha1("jsapi_ticket=" ticket "&noncestr=" noncestr "&timestamp=" timestamp
+ * "&url=" url)`, with the values raw (no URL-encoding) and `url` cut at its first '#'. Pure:
+ * no I/O, no registration needed. Most callers want wx_jssdk_config, which also picks the
+ * ticket, a nonce and the time.
+ *
+ * `out_hex` receives WX_SIGNATURE_LEN (40) hex digits and a NUL; `out_len` is its size in
+ * bytes (at least 41). Nothing is written unless WX_OK is returned.
+ *
+ * Returns WX_OK; WX_INVALID_ARGUMENT for a NULL or non-UTF-8 argument or a NULL `out_hex`;
+ * WX_BUFFER_TOO_SMALL if `out_len` < 41; WX_PANIC for an internal bug.
+ */
+int32_t wx_jssdk_signature(const char *ticket,
+                           const char *noncestr,
+                           const char *timestamp,
+                           const char *url,
+                           char *out_hex,
+                           size_t out_len);
+
+/**
+ * WeChat's cardSign for card pages: lowercase hex SHA-1 of `values` (the api_ticket of
+ * wx_ticket_get(id, "wx_card"), timestamp, card_id, code, openid, nonce_str, ... whichever
+ * the page uses) sorted lexicographically by their bytes and concatenated without separators.
+ * `values` is an array of `count` NUL-terminated UTF-8 strings (1 to WX_CARD_MAX_VALUES).
+ *
+ * `out_hex` receives 40 hex digits and a NUL; `out_len` is its size (at least 41). Nothing is
+ * written unless WX_OK is returned.
+ *
+ * Returns WX_OK; WX_INVALID_ARGUMENT for a NULL `values` or element, a non-UTF-8 value,
+ * `count` of 0 or above WX_CARD_MAX_VALUES, or a NULL `out_hex`; WX_BUFFER_TOO_SMALL if
+ * `out_len` < 41; WX_PANIC for an internal bug.
+ */
+int32_t wx_card_signature(const char *const *values,
+                          size_t count,
+                          char *out_hex,
+                          size_t out_len);
 
 #ifdef __cplusplus
 } /* extern "C" */

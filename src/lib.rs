@@ -12,6 +12,7 @@ mod error;
 pub mod events;
 pub mod ffi;
 mod fork;
+pub mod jssdk;
 mod options;
 mod options_schema;
 mod pacing;

@@ -8,8 +8,10 @@
 pub(crate) mod args;
 pub(crate) mod boundary;
 mod callback;
+mod tickets;
 
 pub(crate) use callback::fork_lock;
+pub use tickets::*;
 
 use std::ffi::{CStr, c_char, c_void};
 
