@@ -164,8 +164,13 @@ typedef void (*wx_event_fn)(void *user_data,
  *
  * `appid` is a required NUL-terminated UTF-8 string; so is `secret`, except in client mode
  * (the "central" option), where it may be NULL: the central server holds it. `options_json` may be NULL
- * or a JSON object with any of: "api_base" (default "https://api.weixin.qq.com"; http:// only
- * for loopback hosts), "endpoint" ("stable", the default, or "classic"), "refresh_ahead_secs"
+ * or a JSON object with any of: "api_base" (default "https://api.weixin.qq.com", or
+ * "https://qyapi.weixin.qq.com" for WeCom; http:// only for loopback hosts), "endpoint"
+ * ("stable", the default, or "classic"; mp only), "platform" ("mp", the default: an Official
+ * Account or Mini Program whose appid is `appid`; or "wecom": `appid` is then a label of one
+ * WeCom corp secret, e.g. "acme.contacts", and tokens come from GET /cgi-bin/gettoken) with,
+ * for "wecom", "corpid" (required) and "agentid" (an integer, the app's agentid; needed for
+ * "agent_config" tickets and wx.agentConfig), "refresh_ahead_secs"
  * (300), "timeout_ms" (5000), "retry_min_ms" (500), "retry_max_ms" (60000),
  * "error_cooldown_ms" (30000), and for sharing one token between processes and hosts:
  * "store" ("memory", the default; "file:/abs/dir"; "redis://[user:pass@]host:port/db" or

@@ -16,7 +16,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use crate::error::Error;
 use crate::events::{self, Level, kind};
 use crate::fork;
-use crate::options::{Endpoint, Options};
+use crate::options::Options;
 use crate::pacing::{Failure, ForceLimiter, PassiveLimiter};
 use crate::refresher;
 use crate::secret::Secret;
@@ -703,7 +703,7 @@ impl App {
                 other => other.map(|fetched| Obtained::fetched(fetched, requested_at)),
             };
         }
-        let stable = config.options.endpoint == Endpoint::Stable;
+        let stable = config.options.can_force();
         // Without the store (a fallback fetch), a forced refresh would end the token the rest
         // of the fleet is using: only normal mode, which hands back the current token.
         let may_force = mode == Mode::Leased;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::events::{self, Level, kind};
-use crate::options::{Endpoint, Options};
+use crate::options::Options;
 use crate::stats::Counters;
 use crate::status::Status;
 use crate::store::{Lease, Loaded, Record, Store, StoreSpec, spend_fallback, store_error};
@@ -292,12 +292,13 @@ fn fallback(
     if matches!(need, Need::Refresh) {
         return Outcome::Failed(e);
     }
-    if cx.options.endpoint == Endpoint::Classic {
+    if cx.options.fetch_may_end_others() {
         return Outcome::Failed(Error::new(
             Status::Store,
             format!(
-                "{e}; not fetching directly: with the classic endpoint a new token ends the one \
-                 the other processes use (use the stable endpoint for a fallback)"
+                "{e}; not fetching directly: with the classic endpoint (or WeCom's gettoken) a \
+                 new token may end the one the other processes use (use the stable endpoint \
+                 for a fallback)"
             ),
         ));
     }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use crate::error::Error;
-use crate::options::{Central, CentralServer, Endpoint, Options};
+use crate::options::{Central, CentralServer, Endpoint, Options, Platform};
 use crate::secret::Secret;
 use crate::status::Status;
 
@@ -34,7 +34,7 @@ pub struct Request<'a> {
 }
 
 pub fn fetch(req: &Request<'_>) -> Result<Fetched, Error> {
-    let result = send(req).and_then(|body| parse_response(&body));
+    let result = send(req).and_then(|body| parse_for(req.options, &body));
     result.map_err(|e| scrub(e, req.secret))
 }
 
@@ -62,8 +62,17 @@ fn agent(timeout: Duration, loopback: bool, connect: Option<Duration>) -> ureq::
 fn send(req: &Request<'_>) -> Result<Zeroizing<Vec<u8>>, Error> {
     let agent = agent(req.options.timeout, req.options.loopback, None);
     let base = &req.options.api_base;
-    let response = match req.options.endpoint {
-        Endpoint::Classic => {
+    let response = match (&req.options.platform, req.options.endpoint) {
+        (Platform::Wecom { corpid, .. }, _) => {
+            // One token per secret: the registered id is only our label for it.
+            let url = Zeroizing::new(format!(
+                "{base}/cgi-bin/gettoken?corpid={}&corpsecret={}",
+                percent_encode(corpid).as_str(),
+                percent_encode(req.secret.expose()).as_str()
+            ));
+            agent.get(url.as_str()).call()
+        }
+        (Platform::Mp, Endpoint::Classic) => {
             let url = Zeroizing::new(format!(
                 "{base}/cgi-bin/token?grant_type=client_credential&appid={}&secret={}",
                 percent_encode(req.appid).as_str(),
@@ -71,7 +80,7 @@ fn send(req: &Request<'_>) -> Result<Zeroizing<Vec<u8>>, Error> {
             ));
             agent.get(url.as_str()).call()
         }
-        Endpoint::Stable => {
+        (Platform::Mp, Endpoint::Stable) => {
             let body = Zeroizing::new(
                 serde_json::to_vec(&serde_json::json!({
                     "grant_type": "client_credential",
@@ -356,6 +365,22 @@ fn transport_error(e: ureq::Error, peer: &str, timeout: Duration) -> Error {
     )
 }
 
+/// `parse_response`, with WeCom's reading of its errcodes for a WeCom app.
+fn parse_for(options: &Options, body: &[u8]) -> Result<Fetched, Error> {
+    parse_response(body).map_err(|e| wecom_class(options, e))
+}
+
+/// A WeChat error re-read by WeCom's classification when the app is WeCom's (45009/45033 are
+/// its frequency limits there, to back off from, not mp's daily quota).
+pub(crate) fn wecom_class(options: &Options, e: Error) -> Error {
+    match options.platform {
+        Platform::Wecom { .. } if e.status() == Status::WechatError => {
+            Error::wecom(e.errcode(), e.wechat_errmsg())
+        }
+        _ => e,
+    }
+}
+
 /// Turns a response body into a token or an error. Public for fuzzing and unit tests.
 pub fn parse_response(body: &[u8]) -> Result<Fetched, Error> {
     let protocol = |why: &str| {
@@ -413,7 +438,7 @@ fn scrub(e: Error, secret: &Secret) -> Error {
     if e.status() == Status::WechatError && !e.wechat_errmsg().is_empty() {
         return match scrub_text(e.wechat_errmsg(), secret) {
             Cow::Borrowed(_) => e,
-            Cow::Owned(clean) => Error::wechat(e.errcode(), &clean),
+            Cow::Owned(clean) => e.with_wechat_errmsg(&clean),
         };
     }
     match scrub_text(e.message(), secret) {
