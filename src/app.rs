@@ -546,11 +546,22 @@ impl App {
                         &mut st.failure
                     };
                     let failure = Failure::after(slot.as_ref(), e.clone(), now, &config.options);
-                    report = Report::Failed {
-                        error: e.clone(),
-                        retry_in: Some(failure.retry_at - now),
-                        serving: self.usable(now),
-                    };
+                    let serving = self.usable(now);
+                    // A store sync failing while the token is not yet due for refresh is the
+                    // store's outage, which store_unavailable/store_recovered tell once; telling
+                    // it again at every retry (each store_sync_ms at most) would drown it.
+                    let quiet_sync = reason == Reason::Background
+                        && e.status() == Status::Store
+                        && serving
+                            .as_ref()
+                            .is_some_and(|t| now < t.refresh_at(config.options.refresh_ahead));
+                    if !quiet_sync {
+                        report = Report::Failed {
+                            error: e.clone(),
+                            retry_in: Some(failure.retry_at - now),
+                            serving,
+                        };
+                    }
                     *slot = Some(failure);
                     (Err(e.clone()), Some(e))
                 }

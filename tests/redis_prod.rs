@@ -315,9 +315,8 @@ fn acl_user_with_the_documented_rules_shares_one_token() {
 }
 
 /// A user the store cannot work with. Reading refused: WX_STORE at once (no fallback budget),
-/// naming the refusal and not the password. Scripts refused: the token this process fetched
-/// never reaches Redis (publish refused) and its lease is never released; FLEET's branch
-/// counts the refused publish as a store failure (stats), which the lead asserts at merge.
+/// naming the refusal and not the password. Scripts refused: nothing ever reaches Redis, the
+/// refusals count as store failures in the stats, and WeChat is asked at most once.
 #[test]
 fn acl_users_without_permissions_get_store_errors_and_never_publish() {
     let Some(redis) = RedisServer::start() else {
@@ -327,7 +326,9 @@ fn acl_users_without_permissions_get_store_errors_and_never_publish() {
     let no_read: Vec<&str> = rules
         .iter()
         .map(String::as_str)
-        .filter(|r| *r != "+hgetall")
+        // The record is read by a script: TYPE first (an absent record needs nothing more),
+        // then HGETALL.
+        .filter(|r| *r != "+hgetall" && *r != "+type")
         .collect();
     acl_user(&redis, "noread", "acl-pass-2", &no_read);
     let s = Setup::new("aclnoread", FakeConfig::default());
@@ -365,18 +366,14 @@ fn acl_users_without_permissions_get_store_errors_and_never_publish() {
         "0",
         "never published"
     );
-    assert_eq!(
-        redis
-            .cli(&["EXISTS", &format!("{key}:lease")])
-            .unwrap()
-            .trim(),
-        "1",
-        "the lease could not be released"
-    );
-    // Whatever the caller saw, WeChat was asked once, and asking again does not fetch again.
+    // The refusals are store failures, in the stats operators scrape.
+    let stats = wx_token::stats(&s.appid).unwrap();
+    assert!(stats.store_failures >= 1, "{stats:?}");
+    // Whatever the caller saw, WeChat was asked at most once (the host's stable fallback),
+    // and asking again does not fetch again.
     let _ = get(&s.appid);
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(s.fetches(), 1);
+    assert!(s.fetches() <= 1, "{} fetches", s.fetches());
 }
 
 /// A child forked after its parent talked to Redis over TLS opens its own connection. Had it

@@ -286,7 +286,8 @@ fn record_events(appid: &str) -> std::sync::Arc<std::sync::Mutex<Vec<&'static st
     let (app, sink_seen) = (appid.to_owned(), seen.clone());
     set_sink(
         Some(Box::new(move |e: &Event<'_>| {
-            if e.app == app {
+            // The store's own events: fetches and refreshes are told by their own kinds.
+            if e.app == app && e.kind.starts_with("store_") {
                 sink_seen.lock().unwrap().push(e.kind);
             }
         })),

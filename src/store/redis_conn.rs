@@ -630,6 +630,14 @@ fn describe(e: &redis::RedisError) -> String {
         "connection refused".to_owned()
     } else if e.is_io_error() || e.is_connection_dropped() {
         "connection lost".to_owned()
+    } else if e.code() == Some("NOPERM")
+        || e.detail()
+            .is_some_and(|d| d.contains("can't run this command"))
+    {
+        // Inside a script Redis reports an ACL refusal as a plain ERR; say what it is, without
+        // the detail (which may quote the script's arguments).
+        "NOPERM: the ACL user may not run a command the store needs (docs/STORES.md, ACL)"
+            .to_owned()
     } else {
         format!("{:?} {}", e.kind(), e.code().unwrap_or(""))
     }
