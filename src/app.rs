@@ -44,6 +44,7 @@ impl AppConfig {
     fn same_upstream(&self, other: &AppConfig) -> bool {
         self.secret == other.secret
             && self.options.api_base == other.options.api_base
+            && self.options.platform == other.options.platform
             && self.options.endpoint == other.options.endpoint
             && self.options.store == other.options.store
             && self.options.central == other.options.central
@@ -70,6 +71,8 @@ pub struct App {
     /// The generation of the last token reported as expired (`token_expired`), so each
     /// expiry is reported once.
     expiry_reported: AtomicU64,
+    /// The app's JS-SDK tickets (#13), each with this same machinery, fetched with its token.
+    tickets: crate::ticket::Tickets,
 }
 
 #[derive(Default)]
@@ -210,6 +213,7 @@ impl App {
             store_health: StoreHealth::default(),
             counters: Counters::default(),
             expiry_reported: AtomicU64::new(0),
+            tickets: Default::default(),
         }
     }
 
@@ -233,7 +237,22 @@ impl App {
             self.withdraw();
         }
         drop(st);
+        if reset {
+            self.tickets.reset();
+        }
         refresher::wake();
+    }
+
+    pub fn appid(&self) -> &str {
+        &self.appid
+    }
+
+    pub fn config(&self) -> Arc<AppConfig> {
+        self.config.load_full()
+    }
+
+    pub fn tickets(&self) -> &crate::ticket::Tickets {
+        &self.tickets
     }
 
     /// Runs `f` on a usable token: the cached one without I/O, else after a (shared) fetch.
@@ -469,6 +488,7 @@ impl App {
             counters: &self.counters,
             health: &self.store_health,
             held,
+            sticky: false,
         };
         let outcome = source::obtain(&cx, need, |mode| {
             self.fetch_fresh(&config, force_first, rejected.as_deref(), mode)
@@ -792,6 +812,7 @@ impl App {
         fork::hold(self.force.lock_ok());
         fork::hold(self.passive.lock_ok());
         self.counters.fork_lock();
+        self.tickets.fork_lock();
     }
 
     pub fn stats(&self) -> AppStats {

@@ -25,12 +25,14 @@ mod stats;
 mod status;
 mod store;
 mod sync;
+mod ticket;
 mod token;
 mod upstream;
 
 pub use api::{
     MAX_APPID_LEN, MAX_SECRET_LEN, TokenInfo, generation_counter, get, get_info, invalidate,
-    register, shutdown, stats, try_get_info, with_token,
+    jssdk_config, register, shutdown, stats, ticket, ticket_invalidate, try_get_info, with_ticket,
+    with_token,
 };
 pub use error::{Error, TOKEN_REJECTED_ERRCODES};
 pub use options::{DEFAULT_API_BASE, Endpoint, Options};

@@ -13,6 +13,7 @@ use std::sync::{Condvar, Mutex};
 
 use crate::sync::{LockExt, wait, wait_until};
 
+use crate::app::App;
 use crate::{fork, registry};
 
 #[derive(Default)]
@@ -94,10 +95,20 @@ fn run(run_id: u64) {
         let mut due = Vec::new();
         for app in registry::snapshot().values() {
             match app.next_due() {
-                Some(at) if at <= now && app.claim_refresh(now) => due.push(*app),
+                Some(at) if at <= now && app.claim_refresh(now) => due.push(Job::Token(app)),
                 Some(at) if at <= now => {}
                 Some(at) => next = Some(next.map_or(at, |n| n.min(at))),
                 None => {}
+            }
+            for (i, cell) in app.tickets().cells().enumerate() {
+                match cell.next_due(app) {
+                    Some(at) if at <= now && cell.claim_refresh(app, now) => {
+                        due.push(Job::Ticket(app, i))
+                    }
+                    Some(at) if at <= now => {}
+                    Some(at) => next = Some(next.map_or(at, |n| n.min(at))),
+                    None => {}
+                }
             }
             // Also wake when a token expires, to tell the operator if it had no replacement.
             if let Some(at) = app.watch_expiry(now) {
@@ -108,18 +119,18 @@ fn run(run_id: u64) {
         if st.stop || st.epoch != my_epoch || st.run_id != run_id {
             // Claimed refreshes still run, so no flight stays marked without a thread.
             drop(st);
-            due.into_iter().for_each(|app| app.run_claimed_refresh());
+            due.into_iter().for_each(Job::run);
             return;
         }
-        for app in due {
+        for job in due {
             let spawned = std::thread::Builder::new()
                 .name("wx-token-fetch".into())
-                .spawn(move || app.run_claimed_refresh());
+                .spawn(move || job.run());
             match spawned {
                 Ok(handle) => st.workers.push(handle),
                 Err(_) => {
                     drop(st);
-                    app.run_claimed_refresh();
+                    job.run();
                     st = REFRESHER.state.lock_ok();
                 }
             }
@@ -132,6 +143,26 @@ fn run(run_id: u64) {
             }
         }
         st.dirty = false;
+    }
+}
+
+/// A claimed background refresh: an app's token, or one of its tickets (by index).
+#[derive(Clone, Copy)]
+enum Job {
+    Token(&'static App),
+    Ticket(&'static App, usize),
+}
+
+impl Job {
+    fn run(self) {
+        match self {
+            Job::Token(app) => app.run_claimed_refresh(),
+            Job::Ticket(app, i) => {
+                if let Some(cell) = app.tickets().cells().nth(i) {
+                    cell.run_claimed_refresh(app);
+                }
+            }
+        }
     }
 }
 
