@@ -142,7 +142,9 @@ typedef struct wx_event {
    * (warn: status and errcode say why, the message says when it is retried and how long
    * the current token stays in service), "token_expired" (error: the token expired with no
    * replacement; once per expiry), "store_unavailable" (warn), "store_recovered" (info),
-   * "fallback_fetch" (warn). New kinds may be added; treat unknown ones by their level.
+   * "fallback_fetch" (warn), "ticket_fetched" (info: a JS-SDK ticket was fetched; the
+   * message names its kind, and a failed ticket fetch is a "refresh_failed" naming it too).
+   * New kinds may be added; treat unknown ones by their level.
    */
   const char *kind;
   /**

@@ -475,7 +475,22 @@ impl TicketCell {
                     if from_upstream {
                         fetched_event = Some((t.clone(), same));
                     }
-                    (Ok(t), None)
+                    if t.is_usable(now) {
+                        (Ok(t), None)
+                    } else {
+                        // WeChat keeps handing back a ticket its first sighting says has
+                        // expired: back off rather than ask again in a loop.
+                        let e = Error::new(
+                            Status::Network,
+                            "WeChat handed back a ticket that has expired by the count from its first sighting; asking again after a backoff",
+                        );
+                        let failure =
+                            Failure::after(st.failure.as_ref(), e.clone(), now, &config.options);
+                        failed_event = Some((e.clone(), failure.retry_at - now));
+                        st.failure = Some(failure.clone());
+                        st.bg_failure = Some(failure);
+                        (Err(e.clone()), Some(e))
+                    }
                 }
                 Outcome::Busy => {
                     st.not_before = Some(now + BUSY_RETRY);

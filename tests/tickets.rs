@@ -463,3 +463,75 @@ fn a_fleet_shares_one_ticket_through_redis() {
     );
     let _ = Arc::new(redis);
 }
+
+#[test]
+fn ticket_functions_are_safe_on_bad_arguments_and_write_nothing_on_failure() {
+    let s = mp("tkabi", 7200, "");
+    let t = ticket(&s.appid, "jsapi").unwrap();
+    let (a, k, u) = (cstr(&s.appid), cstr("jsapi"), cstr("https://p.example/x"));
+    let mut buf = [b'#' as c_char; 8];
+    let mut n = 0usize;
+    // Too small: the length is reported, nothing is written.
+    let rc = unsafe { wx_ticket_get(a.as_ptr(), k.as_ptr(), buf.as_mut_ptr(), buf.len(), &mut n) };
+    assert_eq!((rc, n), (WX_BUFFER_TOO_SMALL, t.len()));
+    assert!(buf.iter().all(|&c| c == b'#' as c_char));
+    let rc = unsafe { wx_ticket_get(a.as_ptr(), k.as_ptr(), std::ptr::null_mut(), 0, &mut n) };
+    assert_eq!((rc, n), (WX_BUFFER_TOO_SMALL, t.len()), "the size query");
+    let rc = unsafe {
+        wx_jssdk_config(
+            a.as_ptr(),
+            k.as_ptr(),
+            u.as_ptr(),
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut n,
+        )
+    };
+    assert_eq!(rc, WX_BUFFER_TOO_SMALL);
+    assert!(n > 8 && n <= WX_JSSDK_CONFIG_MAX_LEN);
+    assert!(buf.iter().all(|&c| c == b'#' as c_char));
+    let bad_utf8 = [0xffu8, 0];
+    let null = std::ptr::null();
+    for (id, kind) in [
+        (null, k.as_ptr()),
+        (a.as_ptr(), null),
+        (bad_utf8.as_ptr().cast(), k.as_ptr()),
+    ] {
+        let rc = unsafe { wx_ticket_get(id, kind, buf.as_mut_ptr(), buf.len(), &mut n) };
+        assert_eq!(rc, WX_INVALID_ARGUMENT);
+        let rc =
+            unsafe { wx_jssdk_config(id, kind, u.as_ptr(), buf.as_mut_ptr(), buf.len(), &mut n) };
+        assert_eq!(rc, WX_INVALID_ARGUMENT);
+        assert_eq!(
+            unsafe { wx_ticket_invalidate(id, kind, a.as_ptr()) },
+            WX_INVALID_ARGUMENT
+        );
+    }
+    let rc = unsafe {
+        wx_jssdk_config(
+            a.as_ptr(),
+            k.as_ptr(),
+            null,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut n,
+        )
+    };
+    assert_eq!(rc, WX_INVALID_ARGUMENT);
+    let ctl = cstr("https://p.example/\n");
+    let rc = unsafe {
+        wx_jssdk_config(
+            a.as_ptr(),
+            k.as_ptr(),
+            ctl.as_ptr(),
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut n,
+        )
+    };
+    assert_eq!(rc, WX_INVALID_ARGUMENT);
+    let rc = unsafe { wx_ticket_get(a.as_ptr(), k.as_ptr(), std::ptr::null_mut(), 5, &mut n) };
+    assert_eq!(rc, WX_INVALID_ARGUMENT, "NULL buf with a length");
+    assert!(buf.iter().all(|&c| c == b'#' as c_char));
+    assert_eq!(s.fake.app_stats(&s.appid).ticket_requests, 1);
+}
