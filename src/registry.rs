@@ -61,4 +61,5 @@ pub fn fork_lock_all() {
     for app in REGISTRY.apps.load().values() {
         app.fork_lock();
     }
+    crate::ticket::fork_lock_globals();
 }

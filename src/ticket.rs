@@ -212,8 +212,13 @@ impl Tickets {
             fork::hold(c.hourly.lock_ok());
             c.counters.fork_lock();
         }
-        fork::hold(CORP_BUDGETS.lock_ok());
     }
+}
+
+/// Locks the process-wide corp ticket budgets for `fork()`, once, after every app's locks
+/// (nothing takes an app's lock while holding it).
+pub fn fork_lock_globals() {
+    fork::hold(CORP_BUDGETS.lock_ok());
 }
 
 impl TicketCell {

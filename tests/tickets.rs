@@ -535,3 +535,33 @@ fn ticket_functions_are_safe_on_bad_arguments_and_write_nothing_on_failure() {
     assert!(buf.iter().all(|&c| c == b'#' as c_char));
     assert_eq!(s.fake.app_stats(&s.appid).ticket_requests, 1);
 }
+
+/// fork() with several apps registered (every app's ticket locks are held around it) leaves a
+/// child whose tickets work: the cached one at once, and a fresh fetch.
+#[test]
+fn a_fork_child_gets_tickets() {
+    let a = mp("tkforka", 7200, "");
+    let b = mp("tkforkb", 7200, "");
+    let ta = ticket(&a.appid, "jsapi").unwrap();
+    ticket(&b.appid, "jsapi").unwrap();
+    let (base, appid) = (a.fake.base_url(), a.appid.clone());
+    let status = in_child(move || {
+        if ticket(&appid, "jsapi").ok() != Some(ta.clone()) {
+            return false;
+        }
+        // The fake lives in the parent's threads: expire its tickets over HTTP, then report
+        // the old one, which makes the child fetch.
+        use std::io::{Read, Write};
+        let addr = base.trim_start_matches("http://");
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        let req = format!(
+            "POST /_fake/expire_tickets HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        );
+        c.write_all(req.as_bytes()).unwrap();
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        ticket_invalidate(&appid, "jsapi", &ta).is_ok()
+            && ticket(&appid, "jsapi").is_ok_and(|t| t != ta)
+    });
+    assert_eq!(status, 0);
+}
