@@ -7,7 +7,7 @@
 //! relocks to publish. Waiters sleep on `done`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -62,6 +62,11 @@ pub struct App {
     force: Mutex<ForceLimiter>,
     fallback: Mutex<FallbackBudget>,
     counters: Counters,
+    /// SCALE: false once unregistered (`retire`); the registry then answers UNKNOWN_APP and
+    /// the refresher drops the app. Changed only under `state`.
+    registered: AtomicBool,
+    /// SCALE: the refresher's mark of where this app sits in its timer queue.
+    pub(crate) queue_mark: refresher::QueueMark,
 }
 
 #[derive(Default)]
@@ -136,8 +141,11 @@ enum Landing {
 }
 
 impl App {
-    pub fn new(appid: &str, config: AppConfig) -> App {
-        App {
+    /// Builds an app and leaks it: apps live as long as the process (the registry and the
+    /// refresher hold them as `&'static`, and bindings hold their generation counter's
+    /// address), which is also what lets `fly` hand `self` to the refresher.
+    pub fn new(appid: &str, config: AppConfig) -> &'static App {
+        Box::leak(Box::new(App {
             appid: appid.into(),
             config: ArcSwap::from_pointee(config),
             current: ArcSwapOption::empty(),
@@ -147,7 +155,72 @@ impl App {
             force: Mutex::new(ForceLimiter::default()),
             fallback: Mutex::new(FallbackBudget::default()),
             counters: Counters::default(),
+            registered: AtomicBool::new(true),
+            queue_mark: refresher::QueueMark::default(),
+        }))
+    }
+
+    pub fn appid(&self) -> &str {
+        &self.appid
+    }
+
+    #[inline]
+    pub fn is_registered(&self) -> bool {
+        self.registered.load(Ordering::Acquire)
+    }
+
+    /// SCALE: unregisters the app. Its token is withdrawn (the generation counter moves, so
+    /// binding-side caches drop it), its secret released (zeroized once a fetch in flight,
+    /// which holds the old configuration, lands), and the configuration epoch bumped so that
+    /// such a fetch lands as superseded: nothing is published, no error is remembered. The
+    /// refresher drops the app when it next looks at it. A record in a shared store is left
+    /// alone: other processes of the fleet may still use the app.
+    pub fn retire(&self) {
+        let mut st = self.state.lock_ok();
+        self.registered.store(false, Ordering::Release);
+        self.reset_locked(&mut st);
+        let retired = AppConfig {
+            secret: None,
+            options: self.config.load().options.clone(),
+        };
+        self.config.store(Arc::new(retired));
+        drop(st);
+        // Waiters on a flight of this app see it unregistered when they wake.
+        self.done.notify_all();
+    }
+
+    /// Forgets the token and everything learnt under the old configuration; `state` held.
+    fn reset_locked(&self, st: &mut State) {
+        st.config_epoch += 1;
+        st.failure = None;
+        st.bg_failure = None;
+        st.last_error = None;
+        st.rejected = None;
+        st.not_before = None;
+        self.withdraw();
+    }
+
+    fn unknown(&self) -> Error {
+        Error::new(
+            Status::UnknownApp,
+            format!("app {:?} is not registered", self.appid),
+        )
+    }
+
+    /// The refresh's upstream, for the refresher's per-upstream rate limit: the central
+    /// server in client mode, else `api_base`.
+    pub fn upstream_key(&self) -> Box<str> {
+        let config = self.config.load();
+        match &config.options.central {
+            Some(c) => c.base.as_str().into(),
+            None => config.options.api_base.as_str().into(),
         }
+    }
+
+    /// `self` as the `&'static` it is.
+    fn leaked(&self) -> &'static App {
+        // SAFETY: apps exist only as leaks made by `App::new`, never freed.
+        unsafe { &*std::ptr::from_ref(self) }
     }
 
     pub fn generation_counter(&self) -> &AtomicU64 {
@@ -157,20 +230,17 @@ impl App {
     /// Replaces the secret and options. A new secret or upstream drops the cached token and
     /// any remembered failure (the user has presumably fixed what failed); otherwise the
     /// token survives.
-    pub fn reconfigure(&self, config: AppConfig) {
+    pub fn reconfigure(&'static self, config: AppConfig) {
         let mut st = self.state.lock_ok();
-        let reset = !self.config.load().same_upstream(&config);
+        // A revived (re-registered after unregister) app starts from scratch.
+        let reset = !self.is_registered() || !self.config.load().same_upstream(&config);
         self.config.store(Arc::new(config));
         if reset {
-            st.config_epoch += 1;
-            st.failure = None;
-            st.bg_failure = None;
-            st.last_error = None;
-            st.rejected = None;
-            self.withdraw();
+            self.reset_locked(&mut st);
         }
+        self.registered.store(true, Ordering::Release);
         drop(st);
-        refresher::wake();
+        refresher::schedule(self);
     }
 
     /// Runs `f` on a usable token: the cached one without I/O, else after a (shared) fetch.
@@ -199,6 +269,9 @@ impl App {
             let now = Instant::now();
             if let Some(token) = self.usable(now) {
                 return Ok(token);
+            }
+            if !self.is_registered() {
+                return Err(self.unknown());
             }
             if let Some(seq) = awaited
                 && st.completed != seq
@@ -254,6 +327,9 @@ impl App {
         while st.flight_live() {
             st = self.wait_on_flight(st)?;
         }
+        if !self.is_registered() {
+            return Err(self.unknown());
+        }
         let reason = match stale {
             Some(stale) => {
                 match self.current.load_full() {
@@ -295,13 +371,16 @@ impl App {
     }
 
     fn due_locked(&self, st: &State) -> Option<Instant> {
-        if st.flight_live() {
+        if st.flight_live() || !self.is_registered() {
             return None;
         }
         let token = self.current.load_full()?;
         let config = self.config.load();
         let options = &config.options;
-        let mut due = token.refresh_at(options.refresh_ahead);
+        // SCALE: spread over the first half of the refresh-ahead window, so that tokens
+        // fetched together (a cold start, a fleet restart) do not come due together.
+        let mut due = token.refresh_at(options.refresh_ahead)
+            + refresher::spread(&self.appid, token.generation, token.refresh_window(options.refresh_ahead));
         if matches!(options.store, StoreSpec::Shared(_)) {
             // Pick up what other processes published (refreshes, invalidations) before this
             // process's own refresh would come due.
@@ -320,11 +399,13 @@ impl App {
     }
 
     /// Claims the background refresh if it is due now; the refresher then hands the claim to
-    /// a worker thread that calls `run_claimed_refresh`.
-    pub fn claim_refresh(&self, now: Instant) -> bool {
+    /// a worker thread that calls `run_claimed_refresh`. SCALE: reads the clock itself, after
+    /// computing the due instant, since a due instant may be "now" (a shared store never
+    /// synced).
+    pub fn claim_refresh(&self) -> bool {
         let mut st = self.state.lock_ok();
         match self.due_locked(&st) {
-            Some(due) if due <= now => {
+            Some(due) if due <= Instant::now() => {
                 st.flight = Some(fork::epoch());
                 true
             }
@@ -422,7 +503,8 @@ impl App {
         drop(st);
         std::mem::forget(unwinding);
         self.done.notify_all();
-        refresher::wake();
+        // SCALE: queue the app's next refresh. Every app is leaked by `App::new`.
+        refresher::schedule(self.leaked());
         landing
     }
 
@@ -546,7 +628,7 @@ impl App {
 mod tests {
     use super::*;
 
-    fn app() -> App {
+    fn app() -> &'static App {
         App::new(
             "wx_unit",
             AppConfig {
@@ -561,7 +643,7 @@ mod tests {
         let app = app();
         app.state.lock_ok().flight = Some(fork::epoch());
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _landing = LandOnUnwind(&app);
+            let _landing = LandOnUnwind(app);
             panic!("simulated bug in a fetch");
         }));
         assert!(caught.is_err());

@@ -34,8 +34,10 @@ pub fn install_handlers() {
 
 #[cfg(unix)]
 extern "C" fn prepare() {
-    registry::fork_lock_all();
+    // The engine's one lock order: registry writer, refresher, apps.
+    registry::fork_lock_writer();
     refresher::fork_lock();
+    registry::fork_lock_apps();
 }
 
 #[cfg(unix)]

@@ -27,7 +27,7 @@ mod upstream;
 
 pub use api::{
     MAX_APPID_LEN, MAX_SECRET_LEN, TokenInfo, generation_counter, get, get_info, invalidate,
-    register, shutdown, stats, try_get_info, with_token,
+    register, shutdown, stats, try_get_info, unregister, with_token,
 };
 pub use error::{Error, TOKEN_REJECTED_ERRCODES};
 pub use options::{DEFAULT_API_BASE, Endpoint, Options};
