@@ -380,7 +380,11 @@ impl App {
         // SCALE: spread over the first half of the refresh-ahead window, so that tokens
         // fetched together (a cold start, a fleet restart) do not come due together.
         let mut due = token.refresh_at(options.refresh_ahead)
-            + refresher::spread(&self.appid, token.generation, token.refresh_window(options.refresh_ahead));
+            + refresher::spread(
+                &self.appid,
+                token.generation,
+                token.refresh_window(options.refresh_ahead),
+            );
         if matches!(options.store, StoreSpec::Shared(_)) {
             // Pick up what other processes published (refreshes, invalidations) before this
             // process's own refresh would come due.

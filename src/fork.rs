@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{MutexGuard, Once};
 
-use crate::{refresher, registry};
+use crate::{refresher, registry, upstream};
 
 static EPOCH: AtomicU64 = AtomicU64::new(1);
 static HANDLERS: Once = Once::new();
@@ -38,6 +38,7 @@ extern "C" fn prepare() {
     registry::fork_lock_writer();
     refresher::fork_lock();
     registry::fork_lock_apps();
+    upstream::fork_lock();
 }
 
 #[cfg(unix)]

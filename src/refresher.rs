@@ -400,8 +400,7 @@ fn work(run_id: u64) {
             break;
         }
         st.idle += 1;
-        let (guard, timed_out) =
-            wait_until(&REFRESHER.work, st, Instant::now() + WORKER_IDLE_EXIT);
+        let (guard, timed_out) = wait_until(&REFRESHER.work, st, Instant::now() + WORKER_IDLE_EXIT);
         st = guard;
         st.idle -= 1;
         if timed_out && st.jobs.is_empty() {

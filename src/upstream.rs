@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::options::{Central, Endpoint, Options};
 use crate::secret::Secret;
 use crate::status::Status;
+use crate::sync::LockExt;
 
 /// WeChat documents 512 bytes as the storage to reserve for a token.
 pub const MAX_TOKEN_LEN: usize = 512;
@@ -37,7 +38,39 @@ pub fn fetch(req: &Request<'_>) -> Result<Fetched, Error> {
     result.map_err(|e| scrub(e, req.secret))
 }
 
+/// SCALE: agents are kept per (timeout, loopback) and reused: building one per fetch cost
+/// most of a background refresh's CPU, and over https it rebuilt the TLS configuration (all
+/// of webpki's roots) every time. They keep no idle connections, so reusing one shares no
+/// socket; a fork child builds its own (a parent thread may have held an agent's internal
+/// lock at the fork), and leaks the parent's rather than running their destructors.
+static AGENTS: std::sync::Mutex<(u64, Vec<(Duration, bool, ureq::Agent)>)> =
+    std::sync::Mutex::new((0, Vec::new()));
+
 fn agent(timeout: Duration, loopback: bool) -> ureq::Agent {
+    let epoch = crate::fork::epoch();
+    let mut agents = AGENTS.lock_ok();
+    if agents.0 != epoch {
+        std::mem::forget(std::mem::take(&mut agents.1));
+        agents.0 = epoch;
+    }
+    if let Some((.., a)) = agents
+        .1
+        .iter()
+        .find(|(t, l, _)| *t == timeout && *l == loopback)
+    {
+        return a.clone();
+    }
+    let a = new_agent(timeout, loopback);
+    agents.1.push((timeout, loopback, a.clone()));
+    a
+}
+
+/// Locks the agent cache for `fork()` (released by `fork.rs`).
+pub fn fork_lock() {
+    crate::fork::hold(AGENTS.lock_ok());
+}
+
+fn new_agent(timeout: Duration, loopback: bool) -> ureq::Agent {
     let mut cfg = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         // A redirect would carry the secret (in the classic URL or the stable body) to a
@@ -50,7 +83,45 @@ fn agent(timeout: Duration, loopback: bool) -> ureq::Agent {
         // A loopback fake must never be reached through an HTTP(S)_PROXY from the environment.
         cfg = cfg.proxy(None);
     }
-    cfg.build().into()
+    ureq::Agent::with_parts(
+        cfg.build(),
+        ureq::unversioned::transport::DefaultConnector::new(),
+        LiteralFirst::default(),
+    )
+}
+
+/// SCALE: ureq's resolver starts a thread for every lookup when a timeout is set, even for an
+/// IP address; that thread was a tenth of a refresh's CPU and escaped the worker pool's bound.
+/// An IP literal (loopback fakes, a central server by address) needs no lookup; host names
+/// still go through ureq's resolver and its timeout.
+#[derive(Debug, Default)]
+struct LiteralFirst(ureq::unversioned::resolver::DefaultResolver);
+
+impl ureq::unversioned::resolver::Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        if let Some(authority) = uri.authority() {
+            let host = authority
+                .host()
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let port = authority.port_u16().or(match uri.scheme_str() {
+                Some("http") => Some(80),
+                Some("https") => Some(443),
+                _ => None,
+            });
+            if let (Ok(ip), Some(port)) = (host.parse::<std::net::IpAddr>(), port) {
+                let mut addrs = self.empty();
+                addrs.push(std::net::SocketAddr::new(ip, port));
+                return Ok(addrs);
+            }
+        }
+        self.0.resolve(uri, config, timeout)
+    }
 }
 
 fn send(req: &Request<'_>) -> Result<Zeroizing<Vec<u8>>, Error> {
