@@ -139,6 +139,14 @@ pub fn with_token<R>(appid: &str, f: impl FnOnce(&crate::token::Token) -> R) -> 
     }
 }
 
+/// The cached token's bytes, if `appid` is registered and its token usable now: the fast path
+/// of `wx_token_get`, which takes `with_token` when this answers `None`.
+#[inline]
+pub(crate) fn cached_copy(appid: &str) -> Option<crate::token_cell::Copied> {
+    refresher::ensure_running();
+    registry::find(appid)?.cached_copy()
+}
+
 pub fn get(appid: &str) -> Result<String, Error> {
     with_token(appid, |t| t.value().to_owned())
 }

@@ -25,6 +25,7 @@ use crate::status::Status;
 use crate::store::StoreSpec;
 use crate::sync::{LockExt, wait_until};
 use crate::token::Token;
+use crate::token_cell::{Copied, TokenCell};
 use crate::upstream::{self, CentralCall, Fetched};
 
 /// How soon to look again when another process holds the refresh lease.
@@ -67,6 +68,8 @@ pub struct App {
     registered: AtomicBool,
     /// SCALE: the refresher's mark of where this app sits in its timer queue.
     pub(crate) queue_mark: refresher::QueueMark,
+    /// SCALE: an inline copy of `current` for `wx_token_get`'s cached path; changed with it.
+    cell: TokenCell,
 }
 
 #[derive(Default)]
@@ -157,11 +160,18 @@ impl App {
             counters: Counters::default(),
             registered: AtomicBool::new(true),
             queue_mark: refresher::QueueMark::default(),
+            cell: TokenCell::default(),
         }))
     }
 
     pub fn appid(&self) -> &str {
         &self.appid
+    }
+
+    /// SCALE: the cached token's bytes if it is usable now, without touching `current`.
+    #[inline]
+    pub fn cached_copy(&self) -> Option<Copied> {
+        self.cell.read()
     }
 
     #[inline]
@@ -582,6 +592,8 @@ impl App {
             generation,
         ));
         self.current.store(Some(token.clone()));
+        self.cell
+            .publish(token.value().as_bytes(), token.expires_at());
         self.generation.store(generation, Ordering::Release);
         token
     }
@@ -590,6 +602,7 @@ impl App {
     fn withdraw(&self) {
         let next = self.generation.load(Ordering::Relaxed) + 1;
         self.current.store(None);
+        self.cell.clear();
         self.generation.store(next, Ordering::Release);
     }
 

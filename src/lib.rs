@@ -23,6 +23,7 @@ mod status;
 mod store;
 mod sync;
 mod token;
+mod token_cell;
 mod upstream;
 
 pub use api::{

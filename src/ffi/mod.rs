@@ -133,6 +133,9 @@ pub unsafe extern "C" fn wx_token_get(
     ffi_boundary!({
         let appid = unsafe { required(appid, "appid") }?;
         check_buffer(buf, buf_len)?;
+        if let Some(cached) = api::cached_copy(appid) {
+            return unsafe { copy_out(cached.bytes(), buf, buf_len, out_len) };
+        }
         api::with_token(appid, |t| unsafe {
             copy_out(t.value().as_bytes(), buf, buf_len, out_len)
         })?
