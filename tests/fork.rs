@@ -8,23 +8,6 @@ use std::time::Duration;
 use common::*;
 use wx_fake::FakeConfig;
 
-/// Runs `child` in a forked process and returns its exit status (0 = all assertions held).
-fn in_child(child: impl FnOnce() -> bool) -> i32 {
-    match unsafe { libc::fork() } {
-        -1 => panic!("fork failed"),
-        0 => {
-            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(false);
-            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
-        }
-        pid => {
-            let mut status = 0;
-            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-            assert!(libc::WIFEXITED(status), "child crashed: {status}");
-            libc::WEXITSTATUS(status)
-        }
-    }
-}
-
 #[test]
 fn child_serves_the_cached_token_and_fetches_and_refreshes_on_its_own() {
     let s = Setup::new(
