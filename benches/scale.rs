@@ -36,6 +36,8 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("--fake") => return fake(args[2].parse().unwrap()),
         Some("--engine") => return engine(args[2].parse().unwrap()),
+        // For profiling the cached path: `perf record target/release/deps/scale-* --hot`.
+        Some("--hot") => return hot(),
         _ => {}
     }
     let sizes = std::env::var("WX_SCALE_APPS").unwrap_or_else(|_| "1000,10000,100000".into());
@@ -341,4 +343,19 @@ fn engine(n: usize) {
         peak,
         max_per_sec,
     );
+}
+
+fn hot() {
+    let (_fake, base) = FakeProcess::start(1);
+    let id = CString::new(appid(0)).unwrap();
+    let secret = CString::new(SECRET).unwrap();
+    let opts = CString::new(format!(r#"{{"api_base":"{base}"}}"#)).unwrap();
+    assert_eq!(
+        unsafe { wx_token_register(id.as_ptr(), secret.as_ptr(), opts.as_ptr()) },
+        WX_OK
+    );
+    let mut buf = [0u8; 513];
+    for _ in 0..50_000_000 {
+        black_box(get(black_box(&id), &mut buf));
+    }
 }

@@ -25,7 +25,7 @@ use crate::status::Status;
 use crate::store::StoreSpec;
 use crate::sync::{LockExt, wait_until};
 use crate::token::Token;
-use crate::token_cell::{Copied, TokenCell};
+use crate::token_cell::TokenCell;
 use crate::upstream::{self, CentralCall, Fetched};
 
 /// How soon to look again when another process holds the refresh lease.
@@ -168,10 +168,11 @@ impl App {
         &self.appid
     }
 
-    /// SCALE: the cached token's bytes if it is usable now, without touching `current`.
+    /// SCALE: runs `f` on the cached token's bytes if it is usable now, without touching
+    /// `current`.
     #[inline]
-    pub fn cached_copy(&self) -> Option<Copied> {
-        self.cell.read()
+    pub fn with_cached_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        self.cell.with_copy(f)
     }
 
     #[inline]

@@ -100,9 +100,16 @@ fn hash(appid: &str) -> u64 {
     for c in &mut chunks {
         h = mix(h, u64::from_le_bytes(c.try_into().unwrap_or_default()));
     }
-    let mut tail = [0u8; 8];
-    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = mix(h, u64::from_le_bytes(tail) ^ (bytes.len() as u64) << 56);
+    // The last 8 bytes, overlapping the chunks already mixed, in one load: copying the
+    // remainder into a zeroed word went through memcpy and stalled the next load.
+    let tail = match bytes.len().checked_sub(8) {
+        Some(start) => u64::from_le_bytes(bytes[start..].try_into().unwrap_or_default()),
+        None => bytes
+            .iter()
+            .enumerate()
+            .fold(0, |t, (i, &b)| t | u64::from(b) << (8 * i)),
+    };
+    h = mix(h, tail ^ (bytes.len() as u64) << 56);
     // A multiply moves entropy only upwards, and the table indexes with the low bits:
     // MurmurHash3's finalizer mixes every input bit into every output bit.
     h ^= h >> 33;

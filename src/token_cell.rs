@@ -32,30 +32,6 @@ pub struct TokenCell {
     words: [AtomicU64; WORDS],
 }
 
-/// A token's bytes as copied out of a cell.
-pub struct Copied {
-    words: MaybeUninit<[u64; WORDS]>,
-    len: usize,
-}
-
-impl Copied {
-    pub fn bytes(&self) -> &[u8] {
-        // SAFETY: `read` initialized the first len.div_ceil(8) words, and len <= 8 * WORDS.
-        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.len) }
-    }
-}
-
-impl Drop for Copied {
-    fn drop(&mut self) {
-        // The copy is a bearer credential too.
-        let n = self.len.div_ceil(8);
-        // SAFETY: as in `bytes`: the first n words are initialized.
-        let words =
-            unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u64>(), n) };
-        words.zeroize();
-    }
-}
-
 impl Default for TokenCell {
     fn default() -> TokenCell {
         TokenCell {
@@ -118,28 +94,45 @@ impl TokenCell {
         self.seq.store(s + 2, Ordering::Release);
     }
 
-    /// The cached token if it is usable now; `None` if there is none, it is (nearly) expired,
-    /// or a writer got in the way (then the caller takes the slow path).
+    /// Runs `f` on the cached token's bytes if it is usable now; `None` if there is none, it
+    /// is (nearly) expired, or a writer got in the way (then the caller takes the slow path).
+    /// The copy stays in this frame: returning it would move half a KiB per call.
     #[inline]
-    pub fn read(&self) -> Option<Copied> {
+    pub fn with_copy<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let s1 = self.seq.load(Ordering::Acquire);
         if s1 & 1 != 0 || coarse_now_ns() >= self.until_ns.load(Ordering::Relaxed) {
             return None;
         }
         let len = (self.len.load(Ordering::Relaxed) as usize).min(MAX_TOKEN_LEN);
-        let mut out = Copied {
-            words: MaybeUninit::uninit(),
-            len: 0,
-        };
-        let dst = out.words.as_mut_ptr().cast::<u64>();
-        for (i, w) in self.words[..len.div_ceil(8)].iter().enumerate() {
-            // SAFETY: i < WORDS.
+        let n = len.div_ceil(8);
+        // Uninitialized, not zeroed: zeroing 512 bytes per call cost more than the copy.
+        let mut copy = MaybeUninit::<[u64; WORDS]>::uninit();
+        let dst = copy.as_mut_ptr().cast::<u64>();
+        for (i, w) in self.words[..n].iter().enumerate() {
+            // SAFETY: i < n <= WORDS.
             unsafe { dst.add(i).write(w.load(Ordering::Relaxed)) };
         }
-        out.len = len;
         fence(Ordering::Acquire);
-        (self.seq.load(Ordering::Relaxed) == s1 && len > 0).then_some(out)
+        if self.seq.load(Ordering::Relaxed) != s1 || len == 0 {
+            wipe(dst, n);
+            return None;
+        }
+        // SAFETY: the first n words are initialized, and len <= 8 * n.
+        let r = f(unsafe { std::slice::from_raw_parts(dst.cast::<u8>(), len) });
+        wipe(dst, n);
+        Some(r)
     }
+}
+
+/// Zeroes the reader's copy (a bearer credential) word by word: volatile, so it is not
+/// optimized away, and not `zeroize`'s memset call, which cost as much as the copy.
+#[inline]
+fn wipe(words: *mut u64, n: usize) {
+    for i in 0..n {
+        // SAFETY: the caller's buffer holds at least n words.
+        unsafe { std::ptr::write_volatile(words.add(i), 0) };
+    }
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
 }
 
 #[cfg(target_os = "linux")]
@@ -177,12 +170,15 @@ mod tests {
     #[test]
     fn publish_read_replace_clear() {
         let cell = TokenCell::default();
-        assert!(cell.read().is_none());
+        assert!(cell.with_copy(|_| ()).is_none());
         let later = Instant::now() + Duration::from_secs(60);
         cell.publish(b"ABCDEFGHIJKLMNOPQRS", later);
-        assert_eq!(cell.read().unwrap().bytes(), b"ABCDEFGHIJKLMNOPQRS");
+        assert_eq!(
+            cell.with_copy(<[u8]>::to_vec).unwrap(),
+            b"ABCDEFGHIJKLMNOPQRS"
+        );
         cell.publish(b"xyz", later);
-        assert_eq!(cell.read().unwrap().bytes(), b"xyz");
+        assert_eq!(cell.with_copy(<[u8]>::to_vec).unwrap(), b"xyz");
         // The longer token's tail is gone, not just hidden by the length.
         assert!(
             cell.words[1..]
@@ -190,20 +186,20 @@ mod tests {
                 .all(|w| w.load(Ordering::Relaxed) == 0)
         );
         cell.clear();
-        assert!(cell.read().is_none());
+        assert!(cell.with_copy(|_| ()).is_none());
         assert!(cell.words.iter().all(|w| w.load(Ordering::Relaxed) == 0));
         let max = vec![b'a'; MAX_TOKEN_LEN];
         cell.publish(&max, later);
-        assert_eq!(cell.read().unwrap().bytes(), &max[..]);
+        assert_eq!(cell.with_copy(<[u8]>::to_vec).unwrap(), &max[..]);
     }
 
     #[test]
     fn a_token_near_its_expiry_is_not_served_from_the_cell() {
         let cell = TokenCell::default();
         cell.publish(b"soon", Instant::now() + COARSE_MARGIN / 2);
-        assert!(cell.read().is_none());
+        assert!(cell.with_copy(|_| ()).is_none());
         cell.publish(b"gone", Instant::now() - Duration::from_secs(1));
-        assert!(cell.read().is_none());
+        assert!(cell.with_copy(|_| ()).is_none());
     }
 
     #[test]
@@ -220,8 +216,8 @@ mod tests {
                 std::thread::spawn(move || {
                     let mut seen = 0;
                     while !stop.load(Ordering::Relaxed) {
-                        if let Some(c) = cell.read() {
-                            assert!(tokens.iter().any(|t| t[..] == *c.bytes()), "torn read");
+                        if let Some(c) = cell.with_copy(<[u8]>::to_vec) {
+                            assert!(tokens.iter().any(|t| *t == c), "torn read");
                             seen += 1;
                         }
                     }

@@ -133,8 +133,10 @@ pub unsafe extern "C" fn wx_token_get(
     ffi_boundary!({
         let appid = unsafe { required(appid, "appid") }?;
         check_buffer(buf, buf_len)?;
-        if let Some(cached) = api::cached_copy(appid) {
-            return unsafe { copy_out(cached.bytes(), buf, buf_len, out_len) };
+        let cached =
+            api::with_cached_bytes(appid, |t| unsafe { copy_out(t, buf, buf_len, out_len) });
+        if let Some(done) = cached {
+            return done;
         }
         api::with_token(appid, |t| unsafe {
             copy_out(t.value().as_bytes(), buf, buf_len, out_len)
