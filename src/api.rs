@@ -142,9 +142,9 @@ pub fn with_token<R>(appid: &str, f: impl FnOnce(&crate::token::Token) -> R) -> 
 /// Runs `f` on the cached token's bytes, if `appid` is registered and its token usable now:
 /// the fast path of `wx_token_get`, which takes `with_token` when this answers `None`.
 #[inline]
-pub(crate) fn with_cached_bytes<R>(appid: &str, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+pub(crate) fn with_cached_bytes<R>(appid: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
     refresher::ensure_running();
-    registry::find(appid)?.with_cached_bytes(f)
+    registry::find_bytes(appid)?.with_cached_bytes(f)
 }
 
 pub fn get(appid: &str) -> Result<String, Error> {

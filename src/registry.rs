@@ -44,7 +44,7 @@ impl Table {
     /// The slot holding `appid`, or the empty slot where it would go (linear probing; the
     /// load factor stays at or below one half, so a probe is short and always ends).
     #[inline]
-    fn probe(&self, appid: &str, hash: u64) -> (&AtomicPtr<App>, Option<&'static App>) {
+    fn probe(&self, appid: &[u8], hash: u64) -> (&AtomicPtr<App>, Option<&'static App>) {
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
         loop {
@@ -55,7 +55,7 @@ impl Table {
             }
             // SAFETY: slots only ever hold apps leaked by `App::new`, which are never freed.
             let app: &'static App = unsafe { &*p };
-            if app.appid() == appid {
+            if app.appid().as_bytes() == appid {
                 return (slot, Some(app));
             }
             i = (i + 1) & mask;
@@ -91,10 +91,10 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry {
 /// from the operator's configuration, not from the network, so collision resistance against
 /// chosen keys matters less than speed; the seed still varies the layout between processes.
 #[inline]
-fn hash(appid: &str) -> u64 {
+fn hash(appid: &[u8]) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
-    let bytes = appid.as_bytes();
+    let bytes = appid;
     let mut h = REGISTRY.seed;
     let mut chunks = bytes.chunks_exact(8);
     for c in &mut chunks {
@@ -129,6 +129,13 @@ fn table() -> &'static Table {
 /// A retired (unregistered) app is not found.
 #[inline]
 pub fn find(appid: &str) -> Option<&'static App> {
+    find_bytes(appid.as_bytes())
+}
+
+/// `find` by the appid's bytes, unvalidated: only a registered (hence valid) appid matches,
+/// so the cached path of `wx_token_get` skips UTF-8 validation of its argument.
+#[inline]
+pub fn find_bytes(appid: &[u8]) -> Option<&'static App> {
     table()
         .probe(appid, hash(appid))
         .1
@@ -145,10 +152,10 @@ pub fn with_app<R>(appid: &str, f: impl FnOnce(&'static App) -> R) -> Option<R> 
 /// Amortized O(1).
 pub fn upsert(appid: &str, config: AppConfig) -> &'static App {
     let mut len = REGISTRY.writer.lock_ok();
-    let h = hash(appid);
+    let h = hash(appid.as_bytes());
     // The writer lock is held, so this stays the current table until we replace it.
     let t = table();
-    if let (_, Some(app)) = t.probe(appid, h) {
+    if let (_, Some(app)) = t.probe(appid.as_bytes(), h) {
         app.reconfigure(config);
         return app;
     }
@@ -156,7 +163,7 @@ pub fn upsert(appid: &str, config: AppConfig) -> &'static App {
     if (*len + 1) * 2 > t.slots.len() {
         let bigger = Table::with_capacity(t.slots.len() * 2);
         for old in t.apps() {
-            insert_into(&bigger, old, hash(old.appid()));
+            insert_into(&bigger, old, hash(old.appid().as_bytes()));
         }
         insert_into(&bigger, app, h);
         // Readers still probing the old table see a consistent (older) set of apps; it is
@@ -172,7 +179,7 @@ pub fn upsert(appid: &str, config: AppConfig) -> &'static App {
 }
 
 fn insert_into(t: &Table, app: &'static App, h: u64) {
-    let (slot, found) = t.probe(app.appid(), h);
+    let (slot, found) = t.probe(app.appid().as_bytes(), h);
     debug_assert!(found.is_none());
     // Release: a reader that sees the pointer sees the fully built app.
     slot.store(std::ptr::from_ref(app).cast_mut(), Ordering::Release);
@@ -181,7 +188,7 @@ fn insert_into(t: &Table, app: &'static App, h: u64) {
 /// Unregisters `appid`; `false` if it was not registered. See `App::retire`.
 pub fn unregister(appid: &str) -> bool {
     let _writer = REGISTRY.writer.lock_ok();
-    match table().probe(appid, hash(appid)).1 {
+    match table().probe(appid.as_bytes(), hash(appid.as_bytes())).1 {
         Some(app) if app.is_registered() => {
             app.retire();
             true
@@ -225,7 +232,7 @@ mod tests {
         let mut used = vec![false; capacity];
         let mut probes = 0usize;
         for i in 0..n {
-            let mut at = hash(&format!("wx{i:016}")) as usize & (capacity - 1);
+            let mut at = hash(format!("wx{i:016}").as_bytes()) as usize & (capacity - 1);
             probes += 1;
             while used[at] {
                 at = (at + 1) & (capacity - 1);

@@ -40,9 +40,12 @@ pub fn fetch(req: &Request<'_>) -> Result<Fetched, Error> {
 
 /// SCALE: agents are kept per (timeout, loopback) and reused: building one per fetch cost
 /// most of a background refresh's CPU, and over https it rebuilt the TLS configuration (all
-/// of webpki's roots) every time. They keep no idle connections, so reusing one shares no
-/// socket; a fork child builds its own (a parent thread may have held an agent's internal
-/// lock at the fork), and leaks the parent's rather than running their destructors.
+/// of webpki's roots) every time. Each keeps a few idle connections (`IDLE_CONNECTIONS`, for
+/// at most `IDLE_AGE`), so a refresh wave to one upstream does not pay a TCP (and TLS)
+/// handshake per token. A fork child builds its own agents (a parent thread may have held an
+/// agent's internal lock at the fork) and leaks the parent's rather than running their
+/// destructors: the child then holds copies of at most `IDLE_CONNECTIONS` idle sockets per
+/// agent, never used, which the server closes when they idle out.
 static AGENTS: std::sync::Mutex<(u64, Vec<(Duration, bool, ureq::Agent)>)> =
     std::sync::Mutex::new((0, Vec::new()));
 
@@ -70,6 +73,9 @@ pub fn fork_lock() {
     crate::fork::hold(AGENTS.lock_ok());
 }
 
+const IDLE_CONNECTIONS: usize = 4;
+const IDLE_AGE: Duration = Duration::from_secs(10);
+
 fn new_agent(timeout: Duration, loopback: bool) -> ureq::Agent {
     let mut cfg = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
@@ -78,7 +84,9 @@ fn new_agent(timeout: Duration, loopback: bool) -> ureq::Agent {
         .max_redirects(0)
         .http_status_as_error(false)
         .user_agent(concat!("wx-token/", env!("CARGO_PKG_VERSION")))
-        .max_idle_connections(0);
+        .max_idle_connections(IDLE_CONNECTIONS)
+        .max_idle_connections_per_host(IDLE_CONNECTIONS)
+        .max_idle_age(IDLE_AGE);
     if loopback {
         // A loopback fake must never be reached through an HTTP(S)_PROXY from the environment.
         cfg = cfg.proxy(None);

@@ -10,7 +10,7 @@ pub(crate) mod boundary;
 
 use std::ffi::{CStr, c_char};
 
-use self::args::{check_buffer, copy_out, optional, required, write_opt};
+use self::args::{check_buffer, copy_out, optional, required, required_bytes, utf8, write_opt};
 use self::boundary::ffi_boundary;
 use crate::api;
 use crate::error::Error;
@@ -131,13 +131,16 @@ pub unsafe extern "C" fn wx_token_get(
     out_len: *mut usize,
 ) -> i32 {
     ffi_boundary!({
-        let appid = unsafe { required(appid, "appid") }?;
+        // SCALE: the cached path looks the appid up by its bytes (only a registered, hence
+        // valid, appid matches) and validates UTF-8 only on the way to the slow path.
+        let appid = unsafe { required_bytes(appid, "appid") }?;
         check_buffer(buf, buf_len)?;
         let cached =
             api::with_cached_bytes(appid, |t| unsafe { copy_out(t, buf, buf_len, out_len) });
         if let Some(done) = cached {
             return done;
         }
+        let appid = utf8(appid, "appid")?;
         api::with_token(appid, |t| unsafe {
             copy_out(t.value().as_bytes(), buf, buf_len, out_len)
         })?
