@@ -365,8 +365,10 @@ fn hand_to_workers(st: &mut State, run_id: u64) -> bool {
     if st.jobs.is_empty() {
         return true;
     }
-    if st.idle > 0 {
-        REFRESHER.work.notify_all();
+    // One wake-up per job an idle worker can take: each costs a syscall and a context switch,
+    // and waking every idle worker for one job wasted the rest.
+    for _ in 0..st.jobs.len().min(st.idle) {
+        REFRESHER.work.notify_one();
     }
     let mut unserved = st.jobs.len().saturating_sub(st.idle);
     while unserved > 0 && st.workers < st.pool() {
@@ -392,8 +394,11 @@ fn work(run_id: u64) {
             drop(st);
             app.run_claimed_refresh();
             st = REFRESHER.state.lock_ok();
+            // Only a full pool holds the dispatcher back; otherwise it is not waiting for us.
+            if st.busy >= st.pool() {
+                REFRESHER.wake.notify_one();
+            }
             st.busy = st.busy.saturating_sub(1);
-            REFRESHER.wake.notify_one();
             continue;
         }
         if st.stop || st.run_id != run_id {
