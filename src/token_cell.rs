@@ -217,7 +217,7 @@ mod tests {
                     let mut seen = 0;
                     while !stop.load(Ordering::Relaxed) {
                         if let Some(c) = cell.with_copy(<[u8]>::to_vec) {
-                            assert!(tokens.iter().any(|t| *t == c), "torn read");
+                            assert!(tokens.contains(&c), "torn read");
                             seen += 1;
                         }
                     }

@@ -46,8 +46,10 @@ pub fn fetch(req: &Request<'_>) -> Result<Fetched, Error> {
 /// agent's internal lock at the fork) and leaks the parent's rather than running their
 /// destructors: the child then holds copies of at most `IDLE_CONNECTIONS` idle sockets per
 /// agent, never used, which the server closes when they idle out.
-static AGENTS: std::sync::Mutex<(u64, Vec<(Duration, bool, ureq::Agent)>)> =
-    std::sync::Mutex::new((0, Vec::new()));
+static AGENTS: std::sync::Mutex<Agents> = std::sync::Mutex::new((0, Vec::new()));
+
+/// The fork epoch the agents were built in, and each agent with its (timeout, loopback).
+type Agents = (u64, Vec<(Duration, bool, ureq::Agent)>);
 
 fn agent(timeout: Duration, loopback: bool) -> ureq::Agent {
     let epoch = crate::fork::epoch();
