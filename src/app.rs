@@ -7,7 +7,7 @@
 //! relocks to publish. Waiters sleep on `done`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -63,9 +63,6 @@ pub struct App {
     force: Mutex<ForceLimiter>,
     fallback: Mutex<FallbackBudget>,
     counters: Counters,
-    /// SCALE: false once unregistered (`retire`); the registry then answers UNKNOWN_APP and
-    /// the refresher drops the app. Changed only under `state`.
-    registered: AtomicBool,
     /// SCALE: the refresher's mark of where this app sits in its timer queue.
     pub(crate) queue_mark: refresher::QueueMark,
     /// SCALE: an inline copy of `current` for `wx_token_get`'s cached path; changed with it.
@@ -158,9 +155,8 @@ impl App {
             force: Mutex::new(ForceLimiter::default()),
             fallback: Mutex::new(FallbackBudget::default()),
             counters: Counters::default(),
-            registered: AtomicBool::new(true),
             queue_mark: refresher::QueueMark::default(),
-            cell: TokenCell::default(),
+            cell: TokenCell::new(appid),
         }))
     }
 
@@ -177,7 +173,15 @@ impl App {
 
     #[inline]
     pub fn is_registered(&self) -> bool {
-        self.registered.load(Ordering::Acquire)
+        self.cell.is_registered()
+    }
+
+    /// SCALE: whether this is `appid`'s app, compared in the cell when the appid is short.
+    #[inline]
+    pub fn appid_is(&self, appid: &[u8]) -> bool {
+        self.cell
+            .key_is(appid)
+            .unwrap_or_else(|| self.appid.as_bytes() == appid)
     }
 
     /// SCALE: unregisters the app. Its token is withdrawn (the generation counter moves, so
@@ -188,7 +192,9 @@ impl App {
     /// alone: other processes of the fleet may still use the app.
     pub fn retire(&self) {
         let mut st = self.state.lock_ok();
-        self.registered.store(false, Ordering::Release);
+        // SCALE: false once unregistered: the registry then answers UNKNOWN_APP and the
+        // refresher drops the app. Changed only under `state`.
+        self.cell.set_registered(false);
         self.reset_locked(&mut st);
         let retired = AppConfig {
             secret: None,
@@ -249,7 +255,7 @@ impl App {
         if reset {
             self.reset_locked(&mut st);
         }
-        self.registered.store(true, Ordering::Release);
+        self.cell.set_registered(true);
         drop(st);
         refresher::schedule(self);
     }

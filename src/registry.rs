@@ -55,7 +55,7 @@ impl Table {
             }
             // SAFETY: slots only ever hold apps leaked by `App::new`, which are never freed.
             let app: &'static App = unsafe { &*p };
-            if app.appid().as_bytes() == appid {
+            if app.appid_is(appid) {
                 return (slot, Some(app));
             }
             i = (i + 1) & mask;

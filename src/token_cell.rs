@@ -8,10 +8,15 @@
 //! monotonic clock (a few nanoseconds instead of ~20) against a deadline pulled in by more than
 //! its tick, so it never hands out a token the precise clock would call expired.
 //!
+//! The cell also holds what a lookup compares (the appid, inline when it is short, as every
+//! WeChat appid and WeCom corpid is) and the registered flag, so that a lookup of a random app
+//! among 100,000 touches one cache line of the app and then the token's words right after it,
+//! instead of the app's fields, its appid's heap copy and the token's two allocations.
+//!
 //! Writers are serialized by the app's state lock (`App::install` / `App::withdraw`).
 
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroize;
@@ -23,27 +28,61 @@ pub const WORDS: usize = MAX_TOKEN_LEN / 8;
 /// More than the coarse clock's tick (1 to 10 ms depending on the kernel's HZ).
 const COARSE_MARGIN: Duration = Duration::from_millis(20);
 
+/// Appids up to this long are compared in the cell's first cache line.
+const KEY_LEN: usize = 40;
+
+#[repr(C, align(64))]
 pub struct TokenCell {
     /// Odd while a writer is changing the cell.
     seq: AtomicU64,
     /// Deadline on `coarse_now_ns`'s clock; 0 when there is no token.
     until_ns: AtomicU64,
     len: AtomicU32,
+    /// False once the app is unregistered; changed under the app's state lock.
+    registered: AtomicBool,
+    /// The appid's length if it fits `key`, else 0 (then the app's own copy is compared).
+    /// Never changes.
+    key_len: u8,
+    key: [u8; KEY_LEN],
     words: [AtomicU64; WORDS],
 }
 
-impl Default for TokenCell {
-    fn default() -> TokenCell {
+impl TokenCell {
+    /// An empty cell of a registered app.
+    pub fn new(appid: &str) -> TokenCell {
+        let mut key = [0u8; KEY_LEN];
+        let key_len = if appid.len() <= KEY_LEN {
+            key[..appid.len()].copy_from_slice(appid.as_bytes());
+            appid.len() as u8
+        } else {
+            0
+        };
         TokenCell {
             seq: AtomicU64::new(0),
             until_ns: AtomicU64::new(0),
             len: AtomicU32::new(0),
+            registered: AtomicBool::new(true),
+            key_len,
+            key,
             words: [const { AtomicU64::new(0) }; WORDS],
         }
     }
-}
 
-impl TokenCell {
+    /// Whether `appid` is this cell's app; `None` when the appid is too long to be kept here.
+    #[inline]
+    pub fn key_is(&self, appid: &[u8]) -> Option<bool> {
+        (self.key_len != 0).then(|| &self.key[..usize::from(self.key_len)] == appid)
+    }
+
+    #[inline]
+    pub fn is_registered(&self) -> bool {
+        self.registered.load(Ordering::Acquire)
+    }
+
+    pub fn set_registered(&self, registered: bool) {
+        self.registered.store(registered, Ordering::Release);
+    }
+
     /// Publishes `value`, usable until `expires_at`. Callers hold the app's state lock.
     pub fn publish(&self, value: &[u8], expires_at: Instant) {
         debug_assert!(value.len() <= MAX_TOKEN_LEN);
@@ -169,7 +208,7 @@ mod tests {
 
     #[test]
     fn publish_read_replace_clear() {
-        let cell = TokenCell::default();
+        let cell = TokenCell::new("wx_cell_test");
         assert!(cell.with_copy(|_| ()).is_none());
         let later = Instant::now() + Duration::from_secs(60);
         cell.publish(b"ABCDEFGHIJKLMNOPQRS", later);
@@ -194,8 +233,23 @@ mod tests {
     }
 
     #[test]
+    fn short_appids_are_compared_in_the_cell() {
+        let cell = TokenCell::new("wx1234567890abcdef");
+        assert_eq!(cell.key_is(b"wx1234567890abcdef"), Some(true));
+        assert_eq!(cell.key_is(b"wx1234567890abcdeg"), Some(false));
+        assert_eq!(cell.key_is(b"wx1234567890abcde"), Some(false));
+        let long = "x".repeat(KEY_LEN + 1);
+        assert_eq!(TokenCell::new(&long).key_is(long.as_bytes()), None);
+        assert_eq!(
+            std::mem::offset_of!(TokenCell, words),
+            64,
+            "the header is one line"
+        );
+    }
+
+    #[test]
     fn a_token_near_its_expiry_is_not_served_from_the_cell() {
-        let cell = TokenCell::default();
+        let cell = TokenCell::new("wx_cell_test");
         cell.publish(b"soon", Instant::now() + COARSE_MARGIN / 2);
         assert!(cell.with_copy(|_| ()).is_none());
         cell.publish(b"gone", Instant::now() - Duration::from_secs(1));
@@ -204,7 +258,7 @@ mod tests {
 
     #[test]
     fn readers_never_see_a_torn_token() {
-        let cell: &'static TokenCell = Box::leak(Box::default());
+        let cell: &'static TokenCell = Box::leak(Box::new(TokenCell::new("wx_cell_test")));
         let later = Instant::now() + Duration::from_secs(60);
         let tokens: Vec<Vec<u8>> = (0..8u8)
             .map(|i| vec![b'a' + i; 40 + 50 * usize::from(i)])
