@@ -118,7 +118,7 @@ pub fn register(
 /// without publishing anything, its background refresh stops, and later calls answer
 /// UNKNOWN_APP until it is registered again (then it starts from scratch: no token, no
 /// remembered failure). A record in a shared store is left for the other processes of the
-/// fleet. The app's memory (~1 KiB) and generation counter stay allocated, so addresses
+/// fleet. The app's memory (~1.4 KiB) and generation counter stay allocated, so addresses
 /// handed out stay valid.
 pub fn unregister(appid: &str) -> Result<(), Error> {
     if registry::unregister(appid) {

@@ -12,7 +12,7 @@
 //! it forever and the generation counters handed to bindings stay valid addresses.
 //! `unregister` only marks the app retired: it stays in its slot, answers as unknown, and is
 //! revived by a later registration of the same appid. The cost is that every distinct appid
-//! ever registered in the process keeps its app (~1 KiB without a token) until the process
+//! ever registered in the process keeps its app (~1.4 KiB without a token) until the process
 //! exits; a platform whose accounts churn through millions of distinct appids in one process
 //! lifetime should restart it now and then.
 //!

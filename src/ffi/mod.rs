@@ -97,7 +97,7 @@ pub unsafe extern "C" fn wx_token_register(
 /// again, which starts it from scratch. Its secret is released (zeroized once a fetch in flight
 /// ends). A record in a shared store is left alone: other processes of the fleet may still
 /// use the app. The address from wx_token_generation_counter stays valid (the counter moves,
-/// so binding-side caches drop the token); the engine keeps about 1 KiB per distinct appid
+/// so binding-side caches drop the token); the engine keeps about 1.4 KiB per distinct appid
 /// ever registered until the process exits.
 ///
 /// Returns WX_OK, WX_INVALID_ARGUMENT, or WX_UNKNOWN_APP (not registered).
