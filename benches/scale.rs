@@ -38,6 +38,8 @@ fn main() {
         Some("--engine") => return engine(args[2].parse().unwrap()),
         // For profiling the cached path: `perf record target/release/deps/scale-* --hot`.
         Some("--hot") => return hot(),
+        // Registration alone: `scale-* --register N`.
+        Some("--register") => return register_only(args[2].parse().unwrap()),
         _ => {}
     }
     let sizes = std::env::var("WX_SCALE_APPS").unwrap_or_else(|_| "1000,10000,100000".into());
@@ -358,4 +360,22 @@ fn hot() {
     for _ in 0..50_000_000 {
         black_box(get(black_box(&id), &mut buf));
     }
+}
+
+fn register_only(n: usize) {
+    let ids: Vec<CString> = (0..n).map(|i| CString::new(appid(i)).unwrap()).collect();
+    let secret = CString::new(SECRET).unwrap();
+    let opts = CString::new(r#"{"api_base":"http://127.0.0.1:9"}"#).unwrap();
+    let (t, cpu) = (Instant::now(), cpu_time());
+    for id in &ids {
+        assert_eq!(
+            unsafe { wx_token_register(id.as_ptr(), secret.as_ptr(), opts.as_ptr()) },
+            WX_OK
+        );
+    }
+    println!(
+        "{n} apps: {:.2} µs per registration, {:.2} µs CPU",
+        t.elapsed().as_secs_f64() * 1e6 / n as f64,
+        (cpu_time() - cpu).as_secs_f64() * 1e6 / n as f64
+    );
 }

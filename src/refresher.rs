@@ -235,14 +235,21 @@ fn start() {
 /// `refresh_rate_per_sec` lowers its upstream's rate.
 pub fn configure(upstream: Box<str>, workers: Option<u32>, rate: Option<u32>) {
     let mut st = REFRESHER.state.lock_ok();
+    let pool = st.pool_size;
     if let Some(w) = workers {
-        st.pool_size = Some(st.pool_size.map_or(w, |p| p.max(w)));
+        st.pool_size = Some(pool.map_or(w, |p| p.max(w)));
     }
     let up = st.upstreams.entry(upstream).or_insert_with(Upstream::new);
+    let old_rate = up.rate;
     if let Some(r) = rate {
-        up.rate = Some(up.rate.map_or(r, |p| p.min(r)));
+        up.rate = Some(old_rate.map_or(r, |p| p.min(r)));
     }
-    REFRESHER.wake.notify_one();
+    let rate_changed = up.rate != old_rate;
+    // Only a change concerns the dispatcher: waking it on every registration made it contend
+    // with a bulk registration for this lock.
+    if rate_changed || st.pool_size != pool {
+        REFRESHER.wake.notify_one();
+    }
 }
 
 /// Queues `app`'s next background refresh, if it has one. Called whenever its due instant
