@@ -328,6 +328,16 @@ fn engine(n: usize) {
         .map(|s| s.parse::<usize>().unwrap());
     let (max_per_sec, refreshes) = (r.next().unwrap(), r.next().unwrap());
     assert_eq!(wx_token_shutdown(), WX_OK);
+    // Correctness, not timing: the wave stayed within the pool and the rate.
+    assert!(
+        peak <= threads_before + WORKERS,
+        "{peak} threads during the wave"
+    );
+    assert!(
+        max_per_sec <= rate as usize + 1,
+        "{max_per_sec} requests in one second"
+    );
+    assert!(refreshes >= n, "{refreshes} refreshes for {n} apps");
     eprintln!(
         "[{n} apps] fetched all in {fetched_in:?} ({per_fetch:?} per calibration fetch); lifetime {} s; {refreshes} refreshes; threads before the wave {threads_before}; one app read over and over: get {hot_get:.1} ns, floor {hot_floor:.1} ns, {:.2}x",
         ahead * 2,

@@ -2,7 +2,8 @@
 //! process, and exposes that through a C ABI (`ffi`, header `include/wx_token.h`).
 //!
 //! Module map: `api` is the engine's Rust surface; `app` is one app's token state machine;
-//! `registry` the process-wide app table; `refresher` the background refresh thread;
+//! `registry` the process-wide app table; `refresher` the background refreshes (timer queue,
+//! worker pool, per-upstream rate); `token_cell` the cached read path;
 //! `upstream` one HTTP exchange with WeChat; `pacing` backoff and WeChat's force limits;
 //! `fork` fork-safety; `events` what operators are told; `options`, `secret`, `token`, `error`, `status` the values they share.
 
