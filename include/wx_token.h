@@ -196,7 +196,12 @@ typedef void (*wx_event_fn)(void *user_data,
  * 10000); for client mode: "central" (the wx-tokend server's base URL, https or loopback
  * http; or several, as a JSON array of strings or one comma-separated string, tried in order
  * and failed over between, at most 16) with "central_key" (this client's key for them).
- * Unknown keys are rejected with WX_INVALID_ARGUMENT.
+ * Process-wide settings of background refreshing: "refresh_workers" (1 to 256; the pool of
+ * refresh threads is the largest value any registration gave, 8 if none did) and
+ * "refresh_rate_per_sec" (1 to 100000: background refreshes per second to this app's api_base
+ * or central server, shared by every app of the process using it; the lowest value any
+ * registration for that upstream gave applies, 50 if none did; fetches by callers that have
+ * no token are never delayed by it). Unknown keys are rejected with WX_INVALID_ARGUMENT.
  *
  * A file store directory must be owned by this user and not writable by group or others.
  *
@@ -214,6 +219,20 @@ typedef void (*wx_event_fn)(void *user_data,
 int32_t wx_token_register(const char *appid,
                           const char *secret,
                           const char *options_json);
+
+/**
+ * Unregisters an app, for an account that leaves: its background refresh stops, a fetch in
+ * flight for it lands without publishing anything (callers waiting on it get
+ * WX_UNKNOWN_APP), and later calls for `appid` return WX_UNKNOWN_APP until it is registered
+ * again, which starts it from scratch. Its secret is released (zeroized once a fetch in flight
+ * ends). A record in a shared store is left alone: other processes of the fleet may still
+ * use the app. The address from wx_token_generation_counter stays valid (the counter moves,
+ * so binding-side caches drop the token); the engine keeps about 1.4 KiB per distinct appid
+ * ever registered until the process exits.
+ *
+ * Returns WX_OK, WX_INVALID_ARGUMENT, or WX_UNKNOWN_APP (not registered).
+ */
+int32_t wx_token_unregister(const char *appid);
 
 /**
  * Copies a valid access_token for `appid` into `buf`, NUL-terminated.

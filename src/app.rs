@@ -26,6 +26,7 @@ use crate::status::Status;
 use crate::store::StoreSpec;
 use crate::sync::{LockExt, wait_until};
 use crate::token::Token;
+use crate::token_cell::TokenCell;
 use crate::upstream::{self, CentralCall, Fetched};
 
 /// How soon to look again when another process holds the refresh lease.
@@ -71,6 +72,10 @@ pub struct App {
     /// The generation of the last token reported as expired (`token_expired`), so each
     /// expiry is reported once.
     expiry_reported: AtomicU64,
+    /// SCALE: the refresher's mark of where this app sits in its timer queue.
+    pub(crate) queue_mark: refresher::QueueMark,
+    /// SCALE: an inline copy of `current` for `wx_token_get`'s cached path; changed with it.
+    cell: TokenCell,
     /// The app's JS-SDK tickets (#13), each with this same machinery, fetched with its token.
     tickets: crate::ticket::Tickets,
 }
@@ -80,6 +85,9 @@ struct State {
     /// The fork epoch of the fetch in progress. A flight inherited from the parent across
     /// `fork()` has an older epoch: its thread does not exist here, so it is ignored.
     flight: Option<u64>,
+    /// The flight was claimed by the refresher (`claim_refresh`), so `run_claimed_refresh`
+    /// flies it; a flight a caller started is never flown twice.
+    claimed: bool,
     /// Flights completed so far; waiters compare it to learn that theirs has landed.
     completed: u64,
     /// The failure of the latest completed flight, shared with everyone who waited on it.
@@ -163,6 +171,7 @@ impl Drop for LandOnUnwind<'_> {
     fn drop(&mut self) {
         let mut st = self.0.state.lock_ok();
         st.flight = None;
+        st.claimed = false;
         st.completed += 1;
         st.last_error = Some(Error::new(
             Status::Panic,
@@ -200,8 +209,11 @@ enum Landing {
 }
 
 impl App {
-    pub fn new(appid: &str, config: AppConfig) -> App {
-        App {
+    /// Builds an app and leaks it: apps live as long as the process (the registry and the
+    /// refresher hold them as `&'static`, and bindings hold their generation counter's
+    /// address), which is also what lets `fly` hand `self` to the refresher.
+    pub fn new(appid: &str, config: AppConfig) -> &'static App {
+        Box::leak(Box::new(App {
             appid: appid.into(),
             config: ArcSwap::from_pointee(config),
             current: ArcSwapOption::empty(),
@@ -213,8 +225,98 @@ impl App {
             store_health: StoreHealth::default(),
             counters: Counters::default(),
             expiry_reported: AtomicU64::new(0),
+            queue_mark: refresher::QueueMark::default(),
+            cell: TokenCell::new(appid),
             tickets: Default::default(),
+        }))
+    }
+
+    pub fn appid(&self) -> &str {
+        &self.appid
+    }
+
+    /// SCALE: runs `f` on the cached token's bytes if it is usable now, without touching
+    /// `current`.
+    #[inline]
+    pub fn with_cached_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        self.cell.with_copy(f)
+    }
+
+    #[inline]
+    pub fn is_registered(&self) -> bool {
+        self.cell.is_registered()
+    }
+
+    /// SCALE: whether this is `appid`'s app, compared in the cell when the appid is short.
+    #[inline]
+    pub fn appid_is(&self, appid: &[u8]) -> bool {
+        self.cell
+            .key_is(appid)
+            .unwrap_or_else(|| self.appid.as_bytes() == appid)
+    }
+
+    /// SCALE: unregisters the app. Its token is withdrawn (the generation counter moves, so
+    /// binding-side caches drop it), its secret released (zeroized once a fetch in flight,
+    /// which holds the old configuration, lands), and the configuration epoch bumped so that
+    /// such a fetch lands as superseded: nothing is published, no error is remembered. The
+    /// refresher drops the app when it next looks at it. A record in a shared store is left
+    /// alone: other processes of the fleet may still use the app.
+    pub fn retire(&self) {
+        let mut st = self.state.lock_ok();
+        // SCALE: false once unregistered: the registry then answers UNKNOWN_APP and the
+        // refresher drops the app. Changed only under `state`.
+        self.cell.set_registered(false);
+        self.reset_locked(&mut st);
+        let retired = AppConfig {
+            secret: None,
+            options: self.config.load().options.clone(),
+        };
+        self.config.store(Arc::new(retired));
+        drop(st);
+        self.tickets.reset();
+        // Waiters on a flight of this app see it unregistered when they wake.
+        self.done.notify_all();
+    }
+
+    /// Forgets the token and everything learnt under the old configuration; `state` held.
+    fn reset_locked(&self, st: &mut State) {
+        st.config_epoch += 1;
+        st.failure = None;
+        st.bg_failure = None;
+        st.last_error = None;
+        st.rejected = None;
+        st.not_before = None;
+        self.withdraw();
+    }
+
+    fn unknown(&self) -> Error {
+        Error::new(
+            Status::UnknownApp,
+            format!("app {:?} is not registered", self.appid),
+        )
+    }
+
+    /// The refresh's upstream, for the refresher's per-upstream rate limit: the central
+    /// server in client mode, else `api_base`.
+    pub fn upstream_key(&self) -> Box<str> {
+        let config = self.config.load();
+        match &config.options.central {
+            // The servers as a list: one fleet of central servers shares one rate.
+            Some(c) => c
+                .servers
+                .iter()
+                .map(|srv| srv.base.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+                .into(),
+            None => config.options.api_base.as_str().into(),
         }
+    }
+
+    /// `self` as the `&'static` it is.
+    fn leaked(&self) -> &'static App {
+        // SAFETY: apps exist only as leaks made by `App::new`, never freed.
+        unsafe { &*std::ptr::from_ref(self) }
     }
 
     pub fn generation_counter(&self) -> &AtomicU64 {
@@ -224,27 +326,20 @@ impl App {
     /// Replaces the secret and options. A new secret or upstream drops the cached token and
     /// any remembered failure (the user has presumably fixed what failed); otherwise the
     /// token survives.
-    pub fn reconfigure(&self, config: AppConfig) {
+    pub fn reconfigure(&'static self, config: AppConfig) {
         let mut st = self.state.lock_ok();
-        let reset = !self.config.load().same_upstream(&config);
+        // A revived (re-registered after unregister) app starts from scratch.
+        let reset = !self.is_registered() || !self.config.load().same_upstream(&config);
         self.config.store(Arc::new(config));
         if reset {
-            st.config_epoch += 1;
-            st.failure = None;
-            st.bg_failure = None;
-            st.last_error = None;
-            st.rejected = None;
-            self.withdraw();
+            self.reset_locked(&mut st);
         }
+        self.cell.set_registered(true);
         drop(st);
         if reset {
             self.tickets.reset();
         }
-        refresher::wake();
-    }
-
-    pub fn appid(&self) -> &str {
-        &self.appid
+        refresher::schedule(self);
     }
 
     pub fn config(&self) -> Arc<AppConfig> {
@@ -281,6 +376,9 @@ impl App {
             let now = Instant::now();
             if let Some(token) = self.usable(now) {
                 return Ok(token);
+            }
+            if !self.is_registered() {
+                return Err(self.unknown());
             }
             if let Some(seq) = awaited
                 && st.completed != seq
@@ -335,6 +433,9 @@ impl App {
         // what it lands.
         while st.flight_live() {
             st = self.wait_on_flight(st)?;
+        }
+        if !self.is_registered() {
+            return Err(self.unknown());
         }
         let reason = match stale {
             Some(stale) => {
@@ -408,19 +509,42 @@ impl App {
     /// point of a usable token, pushed back by any backoff. Nothing while a fetch is in
     /// flight (its landing wakes the refresher) or once the token has expired (then callers
     /// fetch on demand, under the same backoff).
+    /// With its tickets (#13): the earliest of the token's and each ticket's due instant, so
+    /// the refresher's one queue entry per app serves all of them.
     pub fn next_due(&self) -> Option<Instant> {
         let st = self.state.lock_ok();
-        self.due_locked(&st)
+        let token = self.due_locked(&st);
+        drop(st);
+        if !self.is_registered() {
+            return None;
+        }
+        self.tickets
+            .cells()
+            .filter_map(|c| c.next_due(self))
+            .chain(token)
+            .min()
+    }
+
+    /// `&'static self` for the refresher, which queues apps by reference.
+    pub(crate) fn schedule_refresh(&self) {
+        refresher::schedule(self.leaked());
     }
 
     fn due_locked(&self, st: &State) -> Option<Instant> {
-        if st.flight_live() {
+        if st.flight_live() || !self.is_registered() {
             return None;
         }
         let token = self.current.load_full()?;
         let config = self.config.load();
         let options = &config.options;
-        let mut due = token.refresh_at(options.refresh_ahead);
+        // SCALE: spread over the first half of the refresh-ahead window, so that tokens
+        // fetched together (a cold start, a fleet restart) do not come due together.
+        let mut due = token.refresh_at(options.refresh_ahead)
+            + refresher::spread(
+                &self.appid,
+                token.generation,
+                token.refresh_window(options.refresh_ahead),
+            );
         if matches!(options.store, StoreSpec::Shared(_)) {
             // Pick up what other processes published (refreshes, invalidations) before this
             // process's own refresh would come due.
@@ -439,22 +563,41 @@ impl App {
     }
 
     /// Claims the background refresh if it is due now; the refresher then hands the claim to
-    /// a worker thread that calls `run_claimed_refresh`.
-    pub fn claim_refresh(&self, now: Instant) -> bool {
+    /// a worker thread that calls `run_claimed_refresh`. SCALE: reads the clock itself, after
+    /// computing the due instant, since a due instant may be "now" (a shared store never
+    /// synced).
+    /// Claims every refresh of this app that is due now (the token's, its tickets'); `true`
+    /// if any was, and then `run_claimed_refresh` runs them.
+    pub fn claim_refresh(&self) -> bool {
+        let now = Instant::now();
         let mut st = self.state.lock_ok();
-        match self.due_locked(&st) {
+        let token = match self.due_locked(&st) {
             Some(due) if due <= now => {
                 st.flight = Some(fork::epoch());
+                st.claimed = true;
                 true
             }
             _ => false,
+        };
+        drop(st);
+        let mut any = token;
+        if self.is_registered() {
+            for c in self.tickets.cells() {
+                any |= c.claim_refresh(self, now);
+            }
         }
+        any
     }
 
     pub fn run_claimed_refresh(&self) {
-        let st = self.state.lock_ok();
-        if st.flight_live() {
+        let mut st = self.state.lock_ok();
+        if st.flight_live() && std::mem::take(&mut st.claimed) {
             let _ = self.fly(st, Reason::Background);
+        } else {
+            drop(st);
+        }
+        for c in self.tickets.cells() {
+            c.run_claimed_refresh(self);
         }
     }
 
@@ -601,7 +744,9 @@ impl App {
         drop(st);
         std::mem::forget(unwinding);
         self.done.notify_all();
-        refresher::wake();
+        // Queue the app's next refresh (every app is leaked by `App::new`), then tell the
+        // operator, with no lock held.
+        refresher::schedule(self.leaked());
         self.report(report, reason);
         landing
     }
@@ -657,8 +802,16 @@ impl App {
         }
     }
 
-    /// For the refresher: reports the current token's expiry once if it expired with no
-    /// replacement (every refresh failed), and otherwise says when to look again.
+    /// For the refresher's queue: the current token's expiry, until `watch_expiry` reported it.
+    pub fn expiry_due(&self) -> Option<Instant> {
+        let token = self.current.load_full()?;
+        (self.expiry_reported.load(Ordering::Acquire) != token.generation)
+            .then(|| token.expires_at())
+    }
+
+    /// For the refresher, with no lock held: reports the current token's expiry once if it
+    /// expired with no replacement (every refresh failed), and otherwise says when to look
+    /// again.
     pub fn watch_expiry(&self, now: Instant) -> Option<Instant> {
         let token = self.current.load_full()?;
         if token.is_usable(now) {
@@ -794,6 +947,8 @@ impl App {
             generation,
         ));
         self.current.store(Some(token.clone()));
+        self.cell
+            .publish(token.value().as_bytes(), token.expires_at());
         self.generation.store(generation, Ordering::Release);
         token
     }
@@ -802,6 +957,7 @@ impl App {
     fn withdraw(&self) {
         let next = self.generation.load(Ordering::Relaxed) + 1;
         self.current.store(None);
+        self.cell.clear();
         self.generation.store(next, Ordering::Release);
     }
 
@@ -845,7 +1001,7 @@ impl App {
 mod tests {
     use super::*;
 
-    fn app() -> App {
+    fn app() -> &'static App {
         App::new(
             "wx_unit",
             AppConfig {
@@ -860,7 +1016,7 @@ mod tests {
         let app = app();
         app.state.lock_ok().flight = Some(fork::epoch());
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _landing = LandOnUnwind(&app);
+            let _landing = LandOnUnwind(app);
             panic!("simulated bug in a fetch");
         }));
         assert!(caught.is_err());
