@@ -76,8 +76,9 @@ pub struct App {
     pub(crate) queue_mark: refresher::QueueMark,
     /// SCALE: an inline copy of `current` for `wx_token_get`'s cached path; changed with it.
     cell: TokenCell,
-    /// The app's JS-SDK tickets (#13), each with this same machinery, fetched with its token.
-    tickets: crate::ticket::Tickets,
+    /// The app's JS-SDK tickets (#13), each with this same machinery, fetched with its token;
+    /// made on first use (an app that never asks for a ticket pays one pointer), never freed.
+    tickets: std::sync::atomic::AtomicPtr<crate::ticket::Tickets>,
 }
 
 #[derive(Default)]
@@ -227,7 +228,7 @@ impl App {
             expiry_reported: AtomicU64::new(0),
             queue_mark: refresher::QueueMark::default(),
             cell: TokenCell::new(appid),
-            tickets: Default::default(),
+            tickets: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
         }))
     }
 
@@ -273,7 +274,7 @@ impl App {
         };
         self.config.store(Arc::new(retired));
         drop(st);
-        self.tickets.reset();
+        self.tickets_if_any().into_iter().for_each(|t| t.reset());
         // Waiters on a flight of this app see it unregistered when they wake.
         self.done.notify_all();
     }
@@ -337,7 +338,7 @@ impl App {
         self.cell.set_registered(true);
         drop(st);
         if reset {
-            self.tickets.reset();
+            self.tickets_if_any().into_iter().for_each(|t| t.reset());
         }
         refresher::schedule(self);
     }
@@ -346,8 +347,35 @@ impl App {
         self.config.load_full()
     }
 
-    pub fn tickets(&self) -> &crate::ticket::Tickets {
-        &self.tickets
+    /// The app's ticket cells, made on first use.
+    pub fn tickets(&self) -> &'static crate::ticket::Tickets {
+        if let Some(t) = self.tickets_if_any() {
+            return t;
+        }
+        // Made under `state`, which fork() holds: no cell appears (and is locked) between this
+        // app's fork_lock and the fork, where the child would inherit its lock held.
+        let _st = self.state.lock_ok();
+        let fresh = Box::into_raw(Box::default());
+        match self.tickets.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: published once, never freed.
+            Ok(_) => unsafe { &*fresh },
+            Err(existing) => {
+                // SAFETY: `fresh` was never shared; `existing` is published and never freed.
+                drop(unsafe { Box::from_raw(fresh) });
+                unsafe { &*existing }
+            }
+        }
+    }
+
+    /// The app's ticket cells if any ticket was ever asked for.
+    pub fn tickets_if_any(&self) -> Option<&'static crate::ticket::Tickets> {
+        // SAFETY: null, or published by `tickets` and never freed.
+        unsafe { self.tickets.load(Ordering::Acquire).as_ref() }
     }
 
     /// Runs `f` on a usable token: the cached one without I/O, else after a (shared) fetch.
@@ -518,8 +546,9 @@ impl App {
         if !self.is_registered() {
             return None;
         }
-        self.tickets
-            .cells()
+        self.tickets_if_any()
+            .into_iter()
+            .flat_map(|t| t.cells())
             .filter_map(|c| c.next_due(self))
             .chain(token)
             .min()
@@ -582,7 +611,7 @@ impl App {
         drop(st);
         let mut any = token;
         if self.is_registered() {
-            for c in self.tickets.cells() {
+            for c in self.tickets_if_any().into_iter().flat_map(|t| t.cells()) {
                 any |= c.claim_refresh(self, now);
             }
         }
@@ -596,7 +625,7 @@ impl App {
         } else {
             drop(st);
         }
-        for c in self.tickets.cells() {
+        for c in self.tickets_if_any().into_iter().flat_map(|t| t.cells()) {
             c.run_claimed_refresh(self);
         }
     }
@@ -968,7 +997,9 @@ impl App {
         fork::hold(self.force.lock_ok());
         fork::hold(self.passive.lock_ok());
         self.counters.fork_lock();
-        self.tickets.fork_lock();
+        if let Some(t) = self.tickets_if_any() {
+            t.fork_lock();
+        }
     }
 
     pub fn stats(&self) -> AppStats {
