@@ -2,7 +2,7 @@
 //! process, and exposes that through a C ABI (`ffi`, header `include/wx_token.h`).
 //!
 //! Module map: `api` is the engine's Rust surface; `app` is one app's token state machine;
-//! `registry` the process-wide app table; `refresher` the background refreshes (timer queue,
+//! `registry` the process-wide app table; `ticket` an app's JS-SDK tickets (#13) and `jssdk` their signatures; `refresher` the background refreshes (timer queue,
 //! worker pool, per-upstream rate); `token_cell` the cached read path;
 //! `upstream` one HTTP exchange with WeChat; `pacing` backoff and WeChat's force limits;
 //! `fork` fork-safety; `platform` what differs between operating systems; `events` what operators are told; `options` (keys listed in `options_schema`), `secret`, `token`, `error`, `status` the values they share.
