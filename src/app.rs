@@ -100,7 +100,7 @@ struct State {
     config_epoch: u64,
 }
 
-/// [abi] A rejected token, and the fork epoch of the process where it was reported.
+/// A rejected token, and the fork epoch of the process where it was reported.
 struct Rejected {
     token: Box<str>,
     epoch: u64,
@@ -328,7 +328,7 @@ impl App {
                     None if matches!(self.config.load().options.store, StoreSpec::Shared(_)) => {}
                     _ => return Ok(()),
                 }
-                // [abi] #11 item 2: a report that would start a fetch is paced.
+                // #11 item 2: a report that would start a fetch is paced.
                 if let Err(e) = self.pace_passive_refresh() {
                     drop(st);
                     return Err(self.passive_refresh_limited(e));
@@ -358,7 +358,7 @@ impl App {
         }
     }
 
-    /// [abi] Takes one of the passive refresh's slots (#11 item 2), for a report that is about
+    /// Takes one of the passive refresh's slots (#11 item 2), for a report that is about
     /// to start a fetch; beyond the pace the caller leaves the token in service. Client mode
     /// leaves this to the central server, which may already hold a newer token and then
     /// answers without a fetch. Called with `state` held.
@@ -536,7 +536,7 @@ impl App {
                 Outcome::Failed(e) => {
                     self.counters.failure(&e);
                     if reason != Reason::Background {
-                        // [abi] #11 item 4: the report died with its flight; a later plain
+                        // #11 item 4: the report died with its flight; a later plain
                         // get must not chase a forced refresh for it (RATE_LIMITED).
                         st.rejected = None;
                     }
@@ -701,7 +701,7 @@ impl App {
                     .timed(|| upstream::fetch_central(&self.appid, &config.options, central, call))
             };
             return match fetch(call) {
-                // [abi] The server refused the refresh within its limits: like a local
+                // The server refused the refresh within its limits: like a local
                 // refusal, only the reporter learns it, and the server's current token (a
                 // plain get) goes back into service instead of a cooldown of RATE_LIMITED.
                 Err(refused) if refused.status() == Status::RateLimited => {
