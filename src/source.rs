@@ -135,6 +135,64 @@ impl Ctx<'_> {
     }
 }
 
+impl Ctx<'_> {
+    /// The store refused a publish made under the lease: the lease was lost (it lapsed while
+    /// this process stalled, or Redis lost the key in a restart or failover) and another
+    /// process may have fetched and published meanwhile. Serving `ours` then would put a second
+    /// token in service next to the fleet's, so the store's record wins if it is usable. Counted
+    /// and reported like a failed publish, but not as an outage: the store answered.
+    fn publish_refused(
+        &self,
+        store: &dyn Store,
+        need: Need<'_>,
+        ours: &impl HasToken,
+    ) -> Option<Outcome> {
+        self.counters.store_publish_failure();
+        let theirs = match store.load(self.appid) {
+            Ok(Loaded::Valid(r))
+                if r.access_token != ours.token() && satisfies(&r, need, self.options) =>
+            {
+                Some(r)
+            }
+            _ => None,
+        };
+        events::emit(
+            Level::Warn,
+            self.appid,
+            kind::STORE_PUBLISH_FAILED,
+            Status::Store,
+            0,
+            format_args!(
+                "token store refused the publish (the refresh lease was lost, or a newer record \
+                 is stored); {}",
+                if theirs.is_some() {
+                    "the stored token is served instead"
+                } else {
+                    "this process serves its own token until the next sync"
+                }
+            ),
+        );
+        theirs.map(|r| Outcome::Got(from_record(r)))
+    }
+}
+
+/// What `publish_refused` compares with the store's record.
+trait HasToken {
+    fn token(&self) -> &str;
+}
+
+impl HasToken for Obtained {
+    fn token(&self) -> &str {
+        &self.fetched.access_token
+    }
+}
+
+impl HasToken for Held {
+    fn token(&self) -> &str {
+        &self.token
+    }
+}
+
 /// A record can stand in for a fetch only if it is safely inside its lifetime.
 const MARGIN_MS: u64 = 1000;
 
@@ -227,13 +285,20 @@ fn under_lease(
         let record = held_record(held, loaded.next_generation());
         if record.is_usable(MARGIN_MS) && holds_up(&record, need, cx.options) {
             return match store.publish(cx.appid, &record, lease) {
-                Ok(_) => Outcome::Got(Obtained::fetched(
-                    Fetched {
-                        access_token: held.token.clone(),
-                        expires_in: held.lifetime,
-                    },
-                    held.requested_at,
-                )),
+                // Refused: someone else published meanwhile (see `publish_refused`); theirs wins.
+                Ok(published) => match (!published)
+                    .then(|| cx.publish_refused(store, need, held))
+                    .flatten()
+                {
+                    Some(theirs) => theirs,
+                    None => Outcome::Got(Obtained::fetched(
+                        Fetched {
+                            access_token: held.token.clone(),
+                            expires_in: held.lifetime,
+                        },
+                        held.requested_at,
+                    )),
+                },
                 Err(e) => {
                     cx.publish_failed(&e);
                     Outcome::Failed(e)
@@ -259,8 +324,14 @@ fn under_lease(
             };
             // The token is good here either way; a failed publish is a store failure, so the
             // next sync backs off and nobody fetches blind meanwhile.
-            if let Err(e) = store.publish(cx.appid, &published, lease) {
-                cx.publish_failed(&e);
+            match store.publish(cx.appid, &published, lease) {
+                Ok(true) => {}
+                Ok(false) => {
+                    if let Some(theirs) = cx.publish_refused(store, need, &got) {
+                        return theirs;
+                    }
+                }
+                Err(e) => cx.publish_failed(&e),
             }
             Outcome::Got(got)
         }

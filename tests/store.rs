@@ -461,3 +461,56 @@ fn a_caller_never_inherits_a_background_syncs_store_error() {
         "{t1} then one fallback"
     );
 }
+
+/// A lease lost mid-fetch (Redis restarted or failed over, or the holder stalled past
+/// `lease_ms`) lets another process fetch and publish; the first one's publish is then refused.
+/// It must serve the fleet's stored token, not its own: two tokens in service is what the
+/// store exists to prevent. Before, the refusal went unnoticed and uncounted.
+#[test]
+fn a_refused_publish_serves_the_stored_token_not_a_second_one() {
+    let Some(redis) = RedisServer::start() else {
+        return eprintln!("redis-server not installed: skipped");
+    };
+    let s = Setup::new("refusedpub", FakeConfig::default());
+    let options = s.options(&format!(
+        r#""store":"{}","endpoint":"classic""#,
+        redis.url()
+    ));
+    register(&s.appid, &s.secret, Some(&options)).unwrap();
+    s.fake.push_fault(Fault::slow(1500)); // this process's fetch only
+    let appid = s.appid.clone();
+    let ours = std::thread::spawn(move || get(&appid));
+    let lease = format!("wx_token:{{{}}}:lease", s.appid);
+    assert!(
+        eventually(2, || redis
+            .cli(&["EXISTS", &lease])
+            .is_some_and(|n| n.trim() == "1")),
+        "this process holds the lease while its fetch is slow"
+    );
+    // The lease vanishes (as in a failover to a replica that never saw it); a peer takes it,
+    // fetches and publishes while this process's fetch is still in flight.
+    redis.cli(&["DEL", &lease]).unwrap();
+    let go = tmpdir("refusedpub").join("go");
+    std::fs::write(&go, b"go").unwrap();
+    let peer = spawn_peer(&s, &options, 1, &go, false)
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        peer.status.success(),
+        "{}",
+        String::from_utf8_lossy(&peer.stderr)
+    );
+    let theirs = String::from_utf8_lossy(&peer.stdout).trim().to_owned();
+    let token = ours.join().unwrap().expect("this process gets a token");
+    assert_eq!(s.fetches(), 2);
+    assert_eq!(
+        fingerprint(&token),
+        theirs,
+        "the fleet's token is served, not a second one"
+    );
+    let key = format!("wx_token:{{{}}}", s.appid);
+    let stored = redis.cli(&["HGET", &key, "access_token"]).unwrap();
+    assert_eq!(stored.trim(), token);
+    let stats = wx_token::stats(&s.appid).unwrap();
+    assert!(stats.store_publish_failures >= 1, "{stats:?}");
+}
