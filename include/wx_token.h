@@ -241,9 +241,11 @@ int32_t wx_token_get_ex(const char *appid,
  * if it hands back the rejected token again is force_refresh used, within WeChat's limits
  * (one per 30 s, 20 per day), else WX_RATE_LIMITED is returned and the token stays in service.
  *
- * Replacements started this way are paced per app ("passive_refresh_interval_secs", 30 s;
- * "passive_refresh_daily_limit", 100 a day): beyond that WX_RATE_LIMITED is returned and the
- * token stays in service. In client mode the central server paces them instead.
+ * Replacements started this way are paced per app in each process
+ * ("passive_refresh_interval_secs", 30 s; "passive_refresh_daily_limit", 100 a day): beyond
+ * that WX_RATE_LIMITED is returned and the token stays in service. With a shared store,
+ * reports of one token coalesce into one fetch, but each process keeps its own pace (see
+ * docs/STORES.md). In client mode the central server paces them instead.
  *
  * `stale_token == NULL` forces a refresh, under WeChat's forced-refresh limits (on either
  * endpoint).
