@@ -237,7 +237,9 @@ int32_t wx_token_get_ex(const char *appid,
  * If it is still the cached token, it stops being handed out and a replacement is fetched
  * before this returns (one fetch, however many threads report the same token; concurrent
  * wx_token_get calls wait for it). If the cache has already moved on, nothing happens and
- * WX_OK is returned. With the "stable" endpoint, WeChat is first asked in normal mode; only
+ * WX_OK is returned. A process with no cached token (say, restarted since it used `stale`)
+ * has the report judged against the shared store's record, or in client mode by the central
+ * server: replaced if it is still the fleet's token, else the current one is taken. With the "stable" endpoint, WeChat is first asked in normal mode; only
  * if it hands back the rejected token again is force_refresh used, within WeChat's limits
  * (one per 30 s, 20 per day), else WX_RATE_LIMITED is returned and the token stays in service.
  *

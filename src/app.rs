@@ -324,8 +324,13 @@ impl App {
                     // Nothing cached here (a worker restarted between using a token and
                     // learning it was rejected): with a shared store, the report is judged
                     // against the store's record by the flight below (Need::Replace), which
-                    // replaces it if it is `stale` and otherwise just installs it.
-                    None if matches!(self.config.load().options.store, StoreSpec::Shared(_)) => {}
+                    // replaces it if it is `stale` and otherwise just installs it. In client
+                    // mode the central server is the fleet's store: the report goes to it, and
+                    // it judges it against its current token the same way.
+                    None if {
+                        let options = &self.config.load().options;
+                        matches!(options.store, StoreSpec::Shared(_)) || options.central.is_some()
+                    } => {}
                     _ => return Ok(()),
                 }
                 // #11 item 2: a report that would start a fetch is paced.

@@ -192,6 +192,48 @@ fn invalidate_is_forwarded_and_fetches_once() {
     assert_eq!(s.fetches(), 2);
 }
 
+/// A client that has not cached the token (a worker restarted between using it and learning
+/// WeChat rejected it) still gets its report to the central server, which judges it against
+/// the fleet's current token (#10 item 6). Before, the report was dropped for want of a local
+/// token, and the fleet kept the rejected one.
+#[test]
+fn a_report_from_a_client_without_a_cached_token_reaches_the_server() {
+    let (s, t) = setup("centralnocache");
+    // Another client's get: the server now holds the fleet's token.
+    let fleet = http_get_with_key(&t, &s.appid);
+    assert_eq!(s.fetches(), 1);
+    register_client(&s.appid, &t.client_options(CLIENT_KEY)).unwrap();
+    invalidate(&s.appid, Some(&fleet)).unwrap();
+    assert_eq!(s.fetches(), 2, "the server replaced the reported token");
+    let now = get(&s.appid).unwrap();
+    assert_ne!(now, fleet);
+    assert!(s.fake.is_valid(&now));
+    assert_eq!(
+        http_get_with_key(&t, &s.appid),
+        now,
+        "one token for the fleet"
+    );
+    // A report of a token the server has moved on from changes nothing.
+    invalidate(&s.appid, Some(&fleet)).unwrap();
+    assert_eq!(s.fetches(), 2);
+}
+
+/// The server's current token, as any client with the key gets it over HTTP.
+fn http_get_with_key(t: &Tokend, appid: &str) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(t.base().trim_start_matches("http://")).unwrap();
+    write!(
+        c,
+        "GET /v1/token/{appid} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CLIENT_KEY}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{answer}"));
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
 #[test]
 fn a_wrong_key_is_rejected_and_wechat_errors_are_relayed() {
     let (s, t) = setup("centralerr");
