@@ -477,6 +477,61 @@ fn peer_fingerprint(appid: &str, options: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// A server that cannot reach WeChat itself (502 `network`: its egress or proxy is broken) is
+/// passed over for the next one, which may get through; only a 502 relaying WeChat's own
+/// errcode is an answer every server would repeat. Before, the first server's 502 ended the
+/// call with WX_NETWORK although the second could serve.
+#[test]
+fn a_server_that_cannot_reach_wechat_is_passed_over() {
+    let (s, t) = setup("failover502");
+    let broken = OddCentral::start(
+        [
+            (
+                s.appid.clone(),
+                (
+                    502,
+                    r#"{"error":"network","status":5,"errcode":0,"errmsg":"token request to api.weixin.qq.com:443 failed: timed out"}"#
+                        .to_owned(),
+                ),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    let options = format!(
+        r#"{{"central":["{}","{}"],"central_key":"{CLIENT_KEY}","retry_min_ms":50,"error_cooldown_ms":300}}"#,
+        broken.base,
+        t.base()
+    );
+    register_client(&s.appid, &options).unwrap();
+    let token = get(&s.appid).expect("the second server serves");
+    assert!(s.fake.is_valid(&token));
+    assert_eq!(s.fetches(), 1);
+    // The client now prefers the server that answered; re-registering starts from the first
+    // again, whose relayed WeChat errcode is an answer, not a reason to fail over.
+    let other = unique_appid("failover502b");
+    let broken_b = OddCentral::start(
+        [(
+            other.clone(),
+            (
+                502,
+                r#"{"error":"wechat_error","status":4,"errcode":40164,"errmsg":"invalid ip"}"#
+                    .to_owned(),
+            ),
+        )]
+        .into_iter()
+        .collect(),
+    );
+    let options_b = format!(
+        r#"{{"central":["{}","{}"],"central_key":"{CLIENT_KEY}"}}"#,
+        broken_b.base,
+        t.base()
+    );
+    register_client(&other, &options_b).unwrap();
+    let e = get(&other).unwrap_err();
+    assert_eq!((e.status, e.errcode), (WX_WECHAT_ERROR, 40164), "{e:?}");
+}
+
 #[test]
 fn clients_fail_over_between_central_servers_and_find_a_returning_one() {
     let s = Setup::new("failover", FakeConfig::default());
