@@ -311,6 +311,9 @@ fn under_lease(
         cx.publish_failed(&e);
         return Outcome::Failed(e);
     }
+    if let Some(refused) = pace_replacement(cx, store, need, &loaded, lease) {
+        return refused;
+    }
     match fetch(Mode::Leased) {
         Ok(got) => {
             let lifetime_ms = got.fetched.expires_in.as_millis() as u64;
@@ -345,6 +348,47 @@ fn under_lease(
                 cx.publish_failed(&se);
             }
             Outcome::Failed(e)
+        }
+    }
+}
+
+/// The fleet-wide pace of fetches that replace a reported token (the per-process one is in
+/// `App::invalidate`): without it, processes reporting each new token in turn would make one
+/// fetch per interval *each*. Only a replacement of a token still in service is paced; a
+/// fetch for want of any usable token is not. Beyond the pace the reported token stays in
+/// service and the reporter is told RATE_LIMITED (see `Obtained::refused`).
+fn pace_replacement(
+    cx: &Ctx<'_>,
+    store: &dyn Store,
+    need: Need<'_>,
+    loaded: &Loaded,
+    lease: &mut Lease,
+) -> Option<Outcome> {
+    let spacing = cx.options.passive_refresh_interval;
+    let (Need::Replace(stale), Loaded::Valid(r)) = (need, loaded) else {
+        return None;
+    };
+    if spacing.is_zero() || r.access_token != stale || !r.is_usable(MARGIN_MS) {
+        return None;
+    }
+    match store.pace_replacement(cx.appid, spacing, lease) {
+        Ok(None) => None,
+        Ok(Some(wait)) => Some(Outcome::Got(Obtained {
+            refused: Some(Error::new(
+                Status::RateLimited,
+                format!(
+                    "passive refresh refused: another process sharing the store replaced a \
+                     token less than {} s ago (passive_refresh_interval_secs, for the whole \
+                     fleet); retry in {} s",
+                    spacing.as_secs(),
+                    wait.as_secs() + 1
+                ),
+            )),
+            ..from_record(r.clone())
+        })),
+        Err(e) => {
+            cx.publish_failed(&e);
+            Some(Outcome::Failed(e))
         }
     }
 }

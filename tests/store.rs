@@ -514,3 +514,53 @@ fn a_refused_publish_serves_the_stored_token_not_a_second_one() {
     let stats = wx_token::stats(&s.appid).unwrap();
     assert!(stats.store_publish_failures >= 1, "{stats:?}");
 }
+
+/// Processes that each report the fleet's current token in turn (a business API answering
+/// 40001 for another reason in every worker) once made one fetch per process: the pace was per
+/// process, so the fleet's bound grew with its size. The store now paces replacements for the
+/// whole fleet: one per passive_refresh_interval_secs, the others told RATE_LIMITED with the
+/// token still in service.
+fn reports_in_turn_are_paced_for_the_fleet(s: &Setup, store: &str) {
+    let options = s.options(&format!(r#""store":"{store}","endpoint":"classic""#));
+    register(&s.appid, &s.secret, Some(&options)).unwrap();
+    get(&s.appid).unwrap();
+    let go = tmpdir("inturn").join("go");
+    std::fs::write(&go, b"go").unwrap();
+    let mut refused = 0;
+    for _ in 0..5 {
+        // Each peer gets the store's current token, then reports it rejected.
+        let out = spawn_peer(s, &options, 1, &go, true)
+            .wait_with_output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            assert!(err.contains("RATE_LIMITED"), "{err}");
+            assert!(err.contains("for the whole fleet"), "{err}");
+            refused += 1;
+        }
+    }
+    assert_eq!(
+        s.fetches(),
+        2,
+        "the first fetch, then one replacement for the fleet"
+    );
+    assert_eq!(refused, 4);
+    let current = get(&s.appid).unwrap();
+    assert!(s.fake.is_valid(&current), "the token stays in service");
+}
+
+#[test]
+fn file_store_reports_in_turn_are_paced_for_the_fleet() {
+    let s = Setup::new("inturnfile", FakeConfig::default());
+    let dir = tmpdir("inturnfile");
+    reports_in_turn_are_paced_for_the_fleet(&s, &format!("file:{}", dir.display()));
+}
+
+#[test]
+fn redis_store_reports_in_turn_are_paced_for_the_fleet() {
+    let Some(redis) = RedisServer::start() else {
+        return eprintln!("redis-server not installed: skipped");
+    };
+    let s = Setup::new("inturnredis", FakeConfig::default());
+    reports_in_turn_are_paced_for_the_fleet(&s, &redis.url());
+}

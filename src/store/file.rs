@@ -261,6 +261,52 @@ impl Store for FileStore {
         }
     }
 
+    fn pace_replacement(
+        &self,
+        appid: &str,
+        spacing: Duration,
+        lease: &mut Lease,
+    ) -> Result<Option<Duration>, Error> {
+        if lease.file.is_none() {
+            return Err(store_error("no lease held"));
+        }
+        // `<boot id> <boot-clock ms>` of the fleet's latest replacement; read and replaced under
+        // the lease's flock, so two processes never both claim it.
+        let path = self.path(appid, "passive")?;
+        let (now, boot) = (sys::host_clock_ms(), sys::boot_id());
+        let last = match sys::read_small(&path) {
+            Ok(bytes) => bytes.and_then(|b| {
+                let text = String::from_utf8(b).ok()?;
+                let (b, t) = text.trim().split_once(' ')?;
+                (b == boot).then(|| t.parse::<u64>().ok()).flatten()
+            }),
+            // A planted symlink or foreign file: ignored, and replaced by the rename below.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::InvalidData
+                    || e.raw_os_error() == Some(libc::ELOOP) =>
+            {
+                None
+            }
+            Err(e) => return Err(store_error(format!("cannot read {}: {e}", path.display()))),
+        };
+        let spacing_ms = spacing.as_millis() as u64;
+        if let Some(t) = last.filter(|&t| t <= now && now - t < spacing_ms) {
+            return Ok(Some(Duration::from_millis(spacing_ms - (now - t))));
+        }
+        sys::remove_stale_temps(&path);
+        let fail = |e: std::io::Error| store_error(format!("cannot write {}: {e}", path.display()));
+        let (mut f, tmp) = sys::create_temp(&path).map_err(fail)?;
+        let written = f
+            .write_all(format!("{boot} {now}\n").as_bytes())
+            .and_then(|()| f.sync_data())
+            .and_then(|()| fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(fail(e));
+        }
+        Ok(None)
+    }
+
     fn release(&self, _appid: &str, mut lease: Lease) -> Result<(), Error> {
         if let Some((_, tmp)) = lease.temp.take() {
             let _ = fs::remove_file(tmp);

@@ -62,6 +62,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Marks the record invalidated only if it is still at `generation`.
     fn invalidate(&self, appid: &str, generation: u64, lease: &mut Lease) -> Result<bool, Error>;
     fn release(&self, appid: &str, lease: Lease) -> Result<(), Error>;
+    /// Called under the lease before a fetch that replaces a reported token: claims the
+    /// fleet's one such fetch per `spacing` (`passive_refresh_interval_secs`), shared by every
+    /// process of the store, so the bound does not grow with the number of processes. `None`:
+    /// claimed; `Some(wait)`: another process replaced a token less than `spacing` ago.
+    fn pace_replacement(
+        &self,
+        appid: &str,
+        spacing: Duration,
+        lease: &mut Lease,
+    ) -> Result<Option<Duration>, Error>;
     /// A directory private to this host's processes of this user where the fallback budget is
     /// kept; `None`: the user's directory under the system's temp dir.
     fn budget_dir(&self) -> Option<&Path> {

@@ -254,6 +254,29 @@ impl Store for RedisStore {
         Ok(done == 1)
     }
 
+    fn pace_replacement(
+        &self,
+        appid: &str,
+        spacing: Duration,
+        lease: &mut Lease,
+    ) -> Result<Option<Duration>, Error> {
+        // A marker that lives `spacing` on the server's clock; SET NX needs no extra ACL right,
+        // and the hash tag keeps it in the app's slot.
+        let key = format!("{}{{{appid}}}:passive", self.prefix);
+        let set: Option<String> = self.with_conn("SET NX (passive refresh pace)", |c| {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(&lease.owner)
+                .arg("NX")
+                .arg("PX")
+                .arg(spacing.as_millis().max(1) as u64)
+                .query(c)
+        })?;
+        // Refused: the marker's own expiry is not read (PTTL would need one more ACL right);
+        // `spacing` is the longest the wait can be.
+        Ok(set.is_none().then_some(spacing))
+    }
+
     fn release(&self, appid: &str, lease: Lease) -> Result<(), Error> {
         // If this fails, the lease expires by itself within lease_ms; the caller counts it.
         self.with_conn("release lease", |c| {
