@@ -348,8 +348,8 @@ const char *wx_status_name(int32_t status);
  * way in the parent's other threads (the child does not have them). The callback stays set
  * in a fork child.
  *
- * Returns WX_OK, or WX_INVALID_ARGUMENT if `min_level` is not one of WX_LEVEL_* (nothing is
- * changed then).
+ * Returns WX_OK, WX_INVALID_ARGUMENT if `min_level` is not one of WX_LEVEL_* (nothing is
+ * changed then), or WX_PANIC for an internal bug.
  */
 int32_t wx_set_event_callback(wx_event_fn fn,
                               void *user_data,

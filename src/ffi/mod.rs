@@ -391,8 +391,8 @@ pub type wx_event_fn = Option<unsafe extern "C" fn(user_data: *mut c_void, event
 /// way in the parent's other threads (the child does not have them). The callback stays set
 /// in a fork child.
 ///
-/// Returns WX_OK, or WX_INVALID_ARGUMENT if `min_level` is not one of WX_LEVEL_* (nothing is
-/// changed then).
+/// Returns WX_OK, WX_INVALID_ARGUMENT if `min_level` is not one of WX_LEVEL_* (nothing is
+/// changed then), or WX_PANIC for an internal bug.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wx_set_event_callback(
     r#fn: wx_event_fn,
