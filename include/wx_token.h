@@ -245,9 +245,8 @@ int32_t wx_token_get_ex(const char *appid,
  *
  * Replacements started this way are paced per app in each process
  * ("passive_refresh_interval_secs", 30 s; "passive_refresh_daily_limit", 100 a day): beyond
- * that WX_RATE_LIMITED is returned and the token stays in service. With a shared store, the
- * interval also holds for the whole fleet: one such fetch per interval among all processes
- * (docs/STORES.md). In client mode the central server paces them instead.
+ * that WX_RATE_LIMITED is returned and the token stays in service. With a shared store, both
+ * limits also hold for the whole fleet, among all processes sharing it (docs/STORES.md). In client mode the central server paces them instead.
  *
  * `stale_token == NULL` forces a refresh, under WeChat's forced-refresh limits (on either
  * endpoint).

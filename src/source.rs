@@ -16,7 +16,7 @@ use crate::events::{self, Level, kind};
 use crate::options::{Endpoint, Options};
 use crate::stats::Counters;
 use crate::status::Status;
-use crate::store::{Lease, Loaded, Record, Store, StoreSpec, spend_fallback, store_error};
+use crate::store::{Lease, Loaded, Paced, Record, Store, StoreSpec, spend_fallback, store_error};
 use crate::upstream::Fetched;
 
 /// What the caller needs from the store's record for it to do instead of a fetch.
@@ -354,7 +354,8 @@ fn under_lease(
 
 /// The fleet-wide pace of fetches that replace a reported token (the per-process one is in
 /// `App::invalidate`): without it, processes reporting each new token in turn would make one
-/// fetch per interval *each*. Only a replacement of a token still in service is paced; a
+/// fetch per interval (and per daily limit) *each*. Only a replacement of a token still in
+/// service is paced; a
 /// fetch for want of any usable token is not. Beyond the pace the reported token stays in
 /// service and the reporter is told RATE_LIMITED (see `Obtained::refused`).
 fn pace_replacement(
@@ -368,24 +369,30 @@ fn pace_replacement(
     let (Need::Replace(stale), Loaded::Valid(r)) = (need, loaded) else {
         return None;
     };
-    if spacing.is_zero() || r.access_token != stale || !r.is_usable(MARGIN_MS) {
+    if r.access_token != stale || !r.is_usable(MARGIN_MS) {
         return None;
     }
-    match store.pace_replacement(cx.appid, spacing, lease) {
-        Ok(None) => None,
-        Ok(Some(wait)) => Some(Outcome::Got(Obtained {
+    let daily = cx.options.passive_refresh_daily_limit;
+    let refused = |why: String| {
+        Some(Outcome::Got(Obtained {
             refused: Some(Error::new(
                 Status::RateLimited,
-                format!(
-                    "passive refresh refused: another process sharing the store replaced a \
-                     token less than {} s ago (passive_refresh_interval_secs, for the whole \
-                     fleet); retry in {} s",
-                    spacing.as_secs(),
-                    wait.as_secs() + 1
-                ),
+                format!("passive refresh refused for the whole fleet sharing the store: {why}"),
             )),
             ..from_record(r.clone())
-        })),
+        }))
+    };
+    match store.pace_replacement(cx.appid, spacing, daily, lease) {
+        Ok(Paced::Claimed) => None,
+        Ok(Paced::TooSoon(wait)) => refused(format!(
+            "a process replaced a token less than {} s ago (passive_refresh_interval_secs); \
+             retry in {} s",
+            spacing.as_secs(),
+            wait.as_secs() + 1
+        )),
+        Ok(Paced::DailySpent) => refused(format!(
+            "{daily} in the last 24 h, the limit set by passive_refresh_daily_limit"
+        )),
         Err(e) => {
             cx.publish_failed(&e);
             Some(Outcome::Failed(e))

@@ -518,10 +518,10 @@ fn a_refused_publish_serves_the_stored_token_not_a_second_one() {
 /// Processes that each report the fleet's current token in turn (a business API answering
 /// 40001 for another reason in every worker) once made one fetch per process: the pace was per
 /// process, so the fleet's bound grew with its size. The store now paces replacements for the
-/// whole fleet: one per passive_refresh_interval_secs, the others told RATE_LIMITED with the
+/// whole fleet (the spacing, and the daily number), the others told RATE_LIMITED with the
 /// token still in service.
-fn reports_in_turn_are_paced_for_the_fleet(s: &Setup, store: &str) {
-    let options = s.options(&format!(r#""store":"{store}","endpoint":"classic""#));
+fn reports_in_turn(s: &Setup, store: &str, pace: &str, replacements: u64, why: &str) {
+    let options = s.options(&format!(r#""store":"{store}","endpoint":"classic",{pace}"#));
     register(&s.appid, &s.secret, Some(&options)).unwrap();
     get(&s.appid).unwrap();
     let go = tmpdir("inturn").join("go");
@@ -535,25 +535,43 @@ fn reports_in_turn_are_paced_for_the_fleet(s: &Setup, store: &str) {
         let err = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() {
             assert!(err.contains("RATE_LIMITED"), "{err}");
-            assert!(err.contains("for the whole fleet"), "{err}");
+            assert!(
+                err.contains("for the whole fleet") && err.contains(why),
+                "{err}"
+            );
             refused += 1;
         }
     }
     assert_eq!(
         s.fetches(),
-        2,
-        "the first fetch, then one replacement for the fleet"
+        1 + replacements,
+        "the first fetch, then the fleet's replacements"
     );
-    assert_eq!(refused, 4);
-    let current = get(&s.appid).unwrap();
-    assert!(s.fake.is_valid(&current), "the token stays in service");
+    assert_eq!(refused, 5 - replacements);
+    // What a fresh process takes from the store is WeChat's current token.
+    let out = spawn_peer(s, &options, 1, &go, false)
+        .wait_with_output()
+        .unwrap();
+    let stored = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(
+        stored,
+        fingerprint(&s.fake.current_token(&s.appid).unwrap())
+    );
 }
+
+const SPACED: &str = r#""passive_refresh_interval_secs":30"#;
+const DAILY: &str = r#""passive_refresh_interval_secs":0,"passive_refresh_daily_limit":2"#;
 
 #[test]
 fn file_store_reports_in_turn_are_paced_for_the_fleet() {
-    let s = Setup::new("inturnfile", FakeConfig::default());
-    let dir = tmpdir("inturnfile");
-    reports_in_turn_are_paced_for_the_fleet(&s, &format!("file:{}", dir.display()));
+    for (tag, pace, n, why) in [
+        ("inturnfile", SPACED, 1, "passive_refresh_interval_secs"),
+        ("dailyfile", DAILY, 2, "passive_refresh_daily_limit"),
+    ] {
+        let s = Setup::new(tag, FakeConfig::default());
+        let store = format!("file:{}", tmpdir(tag).display());
+        reports_in_turn(&s, &store, pace, n, why);
+    }
 }
 
 #[test]
@@ -561,6 +579,11 @@ fn redis_store_reports_in_turn_are_paced_for_the_fleet() {
     let Some(redis) = RedisServer::start() else {
         return eprintln!("redis-server not installed: skipped");
     };
-    let s = Setup::new("inturnredis", FakeConfig::default());
-    reports_in_turn_are_paced_for_the_fleet(&s, &redis.url());
+    for (tag, pace, n, why) in [
+        ("inturnredis", SPACED, 1, "passive_refresh_interval_secs"),
+        ("dailyredis", DAILY, 2, "passive_refresh_daily_limit"),
+    ] {
+        let s = Setup::new(tag, FakeConfig::default());
+        reports_in_turn(&s, &redis.url(), pace, n, why);
+    }
 }
