@@ -179,6 +179,8 @@ enum Report {
         /// stable_token handed back the token already cached.
         renewed: bool,
     },
+    /// A passive refresh refused by the fleet's pace, told like the process's own pace.
+    Limited(Error),
     Failed {
         error: Error,
         /// When the engine may try again; `None` when the error says so itself.
@@ -503,7 +505,7 @@ impl App {
                     st.rejected = None;
                     st.not_before = None;
                     st.synced_at = Some(now);
-                    let from_upstream = !got.from_store;
+                    let (from_upstream, paced) = (!got.from_store, got.paced);
                     let token = self.install(got.fetched, got.requested_at);
                     if from_upstream {
                         report = Report::Fetched {
@@ -516,11 +518,16 @@ impl App {
                         // plain get is served the token WeChat calls current (#11 item 4).
                         Some(e) if matches!(reason, Reason::Invalidated | Reason::Forced) => {
                             // WeChat handed back the token a caller saw rejected, and the
-                            // forced refresh that would replace it is beyond WeChat's limits.
-                            report = Report::Failed {
-                                error: e.clone(),
-                                retry_in: None,
-                                serving: Some(token),
+                            // forced refresh that would replace it is beyond WeChat's limits;
+                            // or the fleet's pace of passive refreshes refused the fetch.
+                            report = if paced {
+                                Report::Limited(e.clone())
+                            } else {
+                                Report::Failed {
+                                    error: e.clone(),
+                                    retry_in: None,
+                                    serving: Some(token),
+                                }
                             };
                             (Err(e.clone()), Some(e))
                         }
@@ -595,6 +602,7 @@ impl App {
     fn report(&self, report: Report, reason: Reason) {
         match report {
             Report::Quiet => {}
+            Report::Limited(e) => drop(self.passive_refresh_limited(e)),
             Report::Fetched { token, renewed } => events::emit(
                 Level::Info,
                 &self.appid,

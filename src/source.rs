@@ -46,6 +46,8 @@ pub struct Obtained {
     pub refused: Option<Error>,
     /// Read from a shared store's record, not fetched by this process.
     pub from_store: bool,
+    /// `refused` comes from the fleet's pace of passive refreshes (see `pace_replacement`).
+    pub paced: bool,
 }
 
 impl Obtained {
@@ -55,6 +57,7 @@ impl Obtained {
             requested_at,
             refused: None,
             from_store: false,
+            paced: false,
         }
     }
 }
@@ -379,6 +382,7 @@ fn pace_replacement(
                 Status::RateLimited,
                 format!("passive refresh refused for the whole fleet sharing the store: {why}"),
             )),
+            paced: true,
             ..from_record(r.clone())
         }))
     };
@@ -497,5 +501,6 @@ fn from_record(r: Record) -> Obtained {
         requested_at: now.checked_sub(age).unwrap_or(now),
         refused: None,
         from_store: true,
+        paced: false,
     }
 }

@@ -239,7 +239,7 @@ fn redis_outage_serves_valid_tokens_never_fetches_blind_with_classic_and_recover
         return eprintln!("redis-server not installed: skipped");
     };
     let s = Setup::new("outage", FakeConfig::default());
-    let events = record_events(&s.appid);
+    let events = record_events(&s.appid, "store_");
     s.register(&format!(
         r#""store":"{}","endpoint":"classic","timeout_ms":500,"store_sync_ms":100"#,
         redis.url()
@@ -280,14 +280,18 @@ fn redis_outage_serves_valid_tokens_never_fetches_blind_with_classic_and_recover
 }
 
 /// The kinds of the events emitted for `appid`, from now on.
-fn record_events(appid: &str) -> std::sync::Arc<std::sync::Mutex<Vec<&'static str>>> {
+fn record_events(
+    appid: &str,
+    kinds: &'static str,
+) -> std::sync::Arc<std::sync::Mutex<Vec<&'static str>>> {
     use wx_token::events::{Event, Level, set_sink};
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (app, sink_seen) = (appid.to_owned(), seen.clone());
     set_sink(
         Some(Box::new(move |e: &Event<'_>| {
-            // The store's own events: fetches and refreshes are told by their own kinds.
-            if e.app == app && e.kind.starts_with("store_") {
+            // Only the kinds asked for (the store's own, say: fetches and refreshes are told by
+            // their own kinds).
+            if e.app == app && e.kind.starts_with(kinds) {
                 sink_seen.lock().unwrap().push(e.kind);
             }
         })),
@@ -559,6 +563,28 @@ fn reports_in_turn(s: &Setup, store: &str, pace: &str, replacements: u64, why: &
     );
 }
 
+/// After `reports_in_turn` spent the fleet's daily number: this process, whose own budget is
+/// untouched, takes the fleet's token for the one it reports, then is refused the next
+/// replacement by the fleet's count, told like its own pace (`passive_refresh_limited`).
+fn this_process_is_refused_by_the_fleets_count(s: &Setup) {
+    let events = record_events(&s.appid, "passive_refresh_limited");
+    let mine = get(&s.appid).unwrap();
+    invalidate(&s.appid, Some(&mine)).unwrap();
+    let fleets = get(&s.appid).unwrap();
+    assert_ne!(fleets, mine, "the store's token, without a fetch");
+    assert_eq!(s.fetches(), 3);
+    let e = invalidate(&s.appid, Some(&fleets)).unwrap_err();
+    assert_eq!(e.status, WX_RATE_LIMITED, "{e:?}");
+    assert!(
+        e.message.contains("passive_refresh_daily_limit"),
+        "{}",
+        e.message
+    );
+    assert_eq!(get(&s.appid).unwrap(), fleets, "the token stays in service");
+    assert_eq!(s.fetches(), 3);
+    assert_eq!(*events.lock().unwrap(), ["passive_refresh_limited"]);
+}
+
 const SPACED: &str = r#""passive_refresh_interval_secs":30"#;
 const DAILY: &str = r#""passive_refresh_interval_secs":0,"passive_refresh_daily_limit":2"#;
 
@@ -571,6 +597,9 @@ fn file_store_reports_in_turn_are_paced_for_the_fleet() {
         let s = Setup::new(tag, FakeConfig::default());
         let store = format!("file:{}", tmpdir(tag).display());
         reports_in_turn(&s, &store, pace, n, why);
+        if pace == DAILY {
+            this_process_is_refused_by_the_fleets_count(&s);
+        }
     }
 }
 
@@ -585,5 +614,8 @@ fn redis_store_reports_in_turn_are_paced_for_the_fleet() {
     ] {
         let s = Setup::new(tag, FakeConfig::default());
         reports_in_turn(&s, &redis.url(), pace, n, why);
+        if pace == DAILY {
+            this_process_is_refused_by_the_fleets_count(&s);
+        }
     }
 }
