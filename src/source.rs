@@ -336,6 +336,7 @@ fn under_lease(
                     if let Some(theirs) = cx.publish_refused(store, need, &got) {
                         return theirs;
                     }
+                    share_again(cx, store, published);
                 }
                 Err(e) => cx.publish_failed(&e),
             }
@@ -352,6 +353,26 @@ fn under_lease(
             }
             Outcome::Failed(e)
         }
+    }
+}
+
+/// After a refused publish with nothing usable stored (Redis restarted empty mid-fetch, say,
+/// taking the lease with it): shares the token just fetched under a new lease, if nobody holds
+/// one, rather than leave the store empty until this process's next sync, meanwhile another
+/// process without a token would fetch (on the classic endpoint, ending this one). Best effort:
+/// any trouble leaves it to that sync's republish.
+fn share_again(cx: &Ctx<'_>, store: &dyn Store, mut record: Record) {
+    let Ok(Some(mut lease)) = store.try_lease(cx.appid, cx.options.lease) else {
+        return;
+    };
+    if let Ok(loaded @ (Loaded::Absent | Loaded::Bad { .. })) = store.load(cx.appid) {
+        record.generation = loaded.next_generation();
+        if let Err(e) = store.publish(cx.appid, &record, &mut lease) {
+            cx.publish_failed(&e);
+        }
+    }
+    if let Err(e) = store.release(cx.appid, lease) {
+        cx.publish_failed(&e);
     }
 }
 

@@ -619,3 +619,37 @@ fn redis_store_reports_in_turn_are_paced_for_the_fleet() {
         }
     }
 }
+
+/// Redis loses the lease (and the record) while this process's fetch is in flight, and no one
+/// else fetches: the refused publish is retried under a new lease, so the fleet finds the token
+/// at once instead of an empty store (where a process without a token would fetch another).
+#[test]
+fn a_token_whose_publish_was_refused_is_shared_once_the_lease_is_free() {
+    let Some(redis) = RedisServer::start() else {
+        return eprintln!("redis-server not installed: skipped");
+    };
+    let s = Setup::new("sharedagain", FakeConfig::default());
+    let options = s.options(&format!(
+        r#""store":"{}","endpoint":"classic""#,
+        redis.url()
+    ));
+    register(&s.appid, &s.secret, Some(&options)).unwrap();
+    s.fake.push_fault(Fault::slow(1500));
+    let appid = s.appid.clone();
+    let ours = std::thread::spawn(move || get(&appid));
+    let lease = format!("wx_token:{{{}}}:lease", s.appid);
+    assert!(eventually(2, || redis
+        .cli(&["EXISTS", &lease])
+        .is_some_and(|n| n.trim() == "1")));
+    redis.cli(&["DEL", &lease]).unwrap();
+    let token = ours.join().unwrap().expect("this process gets a token");
+    let key = format!("wx_token:{{{}}}", s.appid);
+    let stored = redis.cli(&["HGET", &key, "access_token"]).unwrap();
+    assert_eq!(stored.trim(), token, "published at once, under a new lease");
+    assert_eq!(
+        redis.cli(&["EXISTS", &lease]).unwrap().trim(),
+        "0",
+        "and released"
+    );
+    assert_eq!(s.fetches(), 1);
+}
