@@ -239,14 +239,16 @@ int32_t wx_token_get_ex(const char *appid,
  * wx_token_get calls wait for it). If the cache has already moved on, nothing happens and
  * WX_OK is returned. A process with no cached token (say, restarted since it used `stale`)
  * has the report judged against the shared store's record, or in client mode by the central
- * server: replaced if it is still the fleet's token, else the current one is taken. With the "stable" endpoint, WeChat is first asked in normal mode; only
- * if it hands back the rejected token again is force_refresh used, within WeChat's limits
- * (one per 30 s, 20 per day), else WX_RATE_LIMITED is returned and the token stays in service.
+ * server: replaced if it is still the fleet's token, else the current one is taken. With the
+ * "stable" endpoint, WeChat is first asked in normal mode; only if it hands back the rejected
+ * token again is force_refresh used, within WeChat's limits (one per 30 s, 20 per day), else
+ * WX_RATE_LIMITED is returned and the token stays in service.
  *
  * Replacements started this way are paced per app in each process
  * ("passive_refresh_interval_secs", 30 s; "passive_refresh_daily_limit", 100 a day): beyond
  * that WX_RATE_LIMITED is returned and the token stays in service. With a shared store, both
- * limits also hold for the whole fleet, among all processes sharing it (docs/STORES.md). In client mode the central server paces them instead.
+ * limits also hold for the whole fleet, among all processes sharing it (docs/STORES.md). In
+ * client mode the central server paces them instead.
  *
  * `stale_token == NULL` forces a refresh, under WeChat's forced-refresh limits (on either
  * endpoint).

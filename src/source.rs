@@ -379,9 +379,8 @@ fn share_again(cx: &Ctx<'_>, store: &dyn Store, mut record: Record) {
 /// The fleet-wide pace of fetches that replace a reported token (the per-process one is in
 /// `App::invalidate`): without it, processes reporting each new token in turn would make one
 /// fetch per interval (and per daily limit) *each*. Only a replacement of a token still in
-/// service is paced; a
-/// fetch for want of any usable token is not. Beyond the pace the reported token stays in
-/// service and the reporter is told RATE_LIMITED (see `Obtained::refused`).
+/// service is paced; a fetch for want of any usable token is not. Beyond the pace the reported
+/// token stays in service and the reporter is told RATE_LIMITED (see `Obtained::refused`).
 fn pace_replacement(
     cx: &Ctx<'_>,
     store: &dyn Store,
