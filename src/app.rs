@@ -368,10 +368,13 @@ impl App {
     /// Takes one of the passive refresh's slots (#11 item 2), for a report that is about
     /// to start a fetch; beyond the pace the caller leaves the token in service. Client mode
     /// leaves this to the central server, which may already hold a newer token and then
-    /// answers without a fetch. Called with `state` held.
+    /// answers without a fetch. A shared store keeps the same pace for the whole fleet, under
+    /// the lease and only when a fetch would follow (`source::pace_replacement`): a report the
+    /// store answers with a newer token spends nothing. Called with `state` held.
     fn pace_passive_refresh(&self) -> Result<(), Error> {
         let config = self.config.load();
-        if config.options.central.is_some() {
+        if config.options.central.is_some() || matches!(config.options.store, StoreSpec::Shared(_))
+        {
             return Ok(());
         }
         self.passive

@@ -653,3 +653,45 @@ fn a_token_whose_publish_was_refused_is_shared_once_the_lease_is_free() {
     );
     assert_eq!(s.fetches(), 1);
 }
+
+/// With a shared store only reports that do replace the token count against the pace, and they
+/// count for the fleet: a report answered from the store (the fleet had replaced that token
+/// already) used to spend this process's own slot, so its next report, of a token the fleet
+/// had not replaced for longer than the interval, was refused for nothing.
+#[test]
+fn a_report_answered_from_the_store_does_not_spend_the_pace() {
+    let s = Setup::new("paceanswered", FakeConfig::default());
+    let dir = tmpdir("paceanswered");
+    let options = s.options(&format!(
+        r#""store":"file:{}","endpoint":"classic","passive_refresh_interval_secs":1"#,
+        dir.display()
+    ));
+    let go = tmpdir("paceanswered-go").join("go");
+    std::fs::write(&go, b"go").unwrap();
+    // A peer fetches t1 and another replaces it with t2 (the fleet's one replacement).
+    let first = spawn_peer(&s, &options, 1, &go, false)
+        .wait_with_output()
+        .unwrap();
+    assert!(first.status.success());
+    let t1 = s.fake.current_token(&s.appid).unwrap();
+    let replaced = spawn_peer(&s, &options, 1, &go, true)
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        replaced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replaced.stderr)
+    );
+    assert_eq!(s.fetches(), 2);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // This process, restarted since it used t1, reports it: the store answers with t2.
+    register(&s.appid, &s.secret, Some(&options)).unwrap();
+    invalidate(&s.appid, Some(&t1)).unwrap();
+    let t2 = get(&s.appid).unwrap();
+    assert_ne!(t2, t1);
+    assert_eq!(s.fetches(), 2, "answered from the store");
+    // t2 is rejected too, over a second after the fleet's last replacement: replaced.
+    invalidate(&s.appid, Some(&t2)).unwrap();
+    assert_ne!(get(&s.appid).unwrap(), t2);
+    assert_eq!(s.fetches(), 3);
+}

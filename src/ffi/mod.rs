@@ -185,11 +185,11 @@ pub unsafe extern "C" fn wx_token_get_ex(
 /// token again is force_refresh used, within WeChat's limits (one per 30 s, 20 per day), else
 /// WX_RATE_LIMITED is returned and the token stays in service.
 ///
-/// Replacements started this way are paced per app in each process
-/// ("passive_refresh_interval_secs", 30 s; "passive_refresh_daily_limit", 100 a day): beyond
-/// that WX_RATE_LIMITED is returned and the token stays in service. With a shared store, both
-/// limits also hold for the whole fleet, among all processes sharing it (docs/STORES.md). In
-/// client mode the central server paces them instead.
+/// Replacements started this way are paced per app ("passive_refresh_interval_secs", 30 s;
+/// "passive_refresh_daily_limit", 100 a day): beyond that WX_RATE_LIMITED is returned and the
+/// token stays in service. They are counted per process with the memory store, and for the
+/// whole fleet with a shared store, where only reports that do replace the token count
+/// (docs/STORES.md). In client mode the central server paces them instead.
 ///
 /// `stale_token == NULL` forces a refresh, under WeChat's forced-refresh limits (on either
 /// endpoint).
