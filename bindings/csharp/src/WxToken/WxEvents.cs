@@ -17,8 +17,7 @@ namespace WxToken
     //
     // The engine's callback is installed once, at the first subscription, at the engine's lowest level, and never
     // replaced: replacing it waits for calls in progress, which could deadlock with a handler that (un)subscribes or
-    // sets the level. The level is filtered here instead (events are rare: a few per refresh). At process exit the
-    // callback is removed, so an engine thread never calls into a runtime that is shutting down.
+    // sets the level. The level is filtered here instead (events are rare: a few per refresh).
     internal static unsafe class WxEvents
     {
         static readonly NativeMethods.EventFn Trampoline = OnNativeEvent;
@@ -36,7 +35,8 @@ namespace WxToken
                 {
                     NativeLibraryLoader.Ensure();
                     NativeCalls.SetEventCallback(Trampoline, (int)WxEventLevel.Debug);
-                    AppDomain.CurrentDomain.ProcessExit += Uninstall;
+                    AppDomain.CurrentDomain.ProcessExit += Detach;
+                    AppDomain.CurrentDomain.DomainUnload += Detach;
                     installed = true;
                 }
                 handlers = (EventHandler<WxTokenEvent>)Delegate.Combine(handlers, handler);
@@ -59,15 +59,30 @@ namespace WxToken
             }
         }
 
-        static void Uninstall(object sender, EventArgs e)
+        // An engine thread that raised an event is attached to the runtime from then on. Mono, at exit or when the
+        // domain unloads, waits for such threads (spinning, for the refresher that lives on in native code), so
+        // the process never ends. Removing the callback and stopping the engine's background thread (which then
+        // ends, and detaches) lets it go; a later call into the library would restart it.
+        static void Detach(object sender, EventArgs e)
         {
-            try { NativeCalls.SetEventCallback(null, 0); } catch { }
+            try
+            {
+                NativeCalls.SetEventCallback(null, 0);
+                NativeCalls.Shutdown();
+            }
+            catch
+            {
+            }
         }
 
         static void OnNativeEvent(IntPtr userData, NativeMethods.NativeEvent* ev)
         {
             try
             {
+                // Mono attaches a native thread that calls in as a foreground thread, and waits for foreground threads
+                // at exit: the engine's refresher, which never ends, would keep the process alive forever.
+                Thread current = Thread.CurrentThread;
+                if (!current.IsBackground) current.IsBackground = true;
                 EventHandler<WxTokenEvent> h = Volatile.Read(ref handlers);
                 if (h == null || ev == null || ev->Level < minLevel) return;
                 var e = new WxTokenEvent((WxEventLevel)ev->Level, Utf8.FromCString(ev->App), Utf8.FromCString(ev->Kind),

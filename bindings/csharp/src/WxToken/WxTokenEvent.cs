@@ -2,8 +2,8 @@ using System;
 
 namespace WxToken
 {
-    /// <summary>How serious a <see cref="WxTokenEvent"/> is. The numbers are the engine's (<c>WX_LEVEL_*</c>), and the
-    /// names those of <c>Microsoft.Extensions.Logging.LogLevel</c>, so an adapter maps them one to one.</summary>
+    /// <summary>How serious a <see cref="WxTokenEvent"/> is. The numbers are the engine's (<c>WX_LEVEL_*</c>); the names
+    /// are those of <c>Microsoft.Extensions.Logging.LogLevel</c>, whose numbers are one higher (the README's adapter).</summary>
     public enum WxEventLevel
     {
         /// <summary>Detail for debugging (<c>WX_LEVEL_DEBUG</c>).</summary>
