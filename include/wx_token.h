@@ -302,7 +302,9 @@ const char *wx_status_name(int32_t status);
  * When this returns, the previous callback is not running on any other thread and will not
  * be called again, so its `user_data` may be freed; this waits for calls in progress (so
  * do not call it while holding a lock the callback takes). Called from inside a callback, it
- * does not wait for that call.
+ * does not wait for that call; in a fork child, it does not wait for calls that were under
+ * way in the parent's other threads (the child does not have them). The callback stays set
+ * in a fork child.
  *
  * Returns WX_OK, or WX_INVALID_ARGUMENT if `min_level` is not one of WX_LEVEL_* (nothing is
  * changed then).

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 missing=()
-for pair in cc:gcc c++:g++ valgrind:valgrind pkg-config:pkg-config cmake:cmake redis-server:redis-server; do
+for pair in cc:gcc c++:g++ valgrind:valgrind pkg-config:pkg-config cmake:cmake redis-server:redis-server python3:python3 objcopy:binutils; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if ((${#missing[@]})); then

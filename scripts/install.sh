@@ -12,7 +12,7 @@
 #   <libdir>/cmake/wx_token/wx_token-config-version.cmake           wx_token::wx_token_static)
 #
 # Usage: scripts/install.sh [--prefix DIR] [--libdir DIR] [--includedir DIR] [--destdir DIR]
-#                           [--no-build] [--no-strip]
+#                           [--no-build] [--no-strip | --keep-debug]
 #
 #   --prefix DIR      install prefix (default /usr/local)
 #   --libdir DIR      library directory (default PREFIX/lib)
@@ -20,7 +20,13 @@
 #   --destdir DIR     stage everything under DIR (for packagers); the installed files still
 #                     name PREFIX, LIBDIR and INCLUDEDIR, not DIR (like make's DESTDIR)
 #   --no-build        install what the last run of this script built, without calling cargo
-#   --no-strip        keep debug info (the release profile has debug = 1; stripped by default)
+#   --no-strip        install the libraries as built, with debug info (the release profile has
+#                     debug = 1: about 28 MB for the .so, 65 MB for the .a)
+#   --keep-debug      strip, but keep the debug info in LIBDIR/libwx_token.so.<version>.debug,
+#                     linked from the library by a .gnu_debuglink (gdb and perf find it there)
+#
+# By default the libraries are stripped (objcopy/strip from binutils): the .so of everything but
+# its dynamic symbols (about 4 MB), the .a of debug info only (its symbols are needed to link).
 #
 # The release build goes to <repo>/target/install (or $WX_TOKEN_TARGET_DIR), not target/release,
 # because it is linked with a versioned soname (WX_TOKEN_SONAME, read by build.rs) while the
@@ -36,6 +42,7 @@ INCLUDEDIR=
 DESTDIR_=
 BUILD=1
 STRIP=1
+KEEP_DEBUG=0
 
 die() { echo "install.sh: $*" >&2; exit 2; }
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -53,10 +60,13 @@ while [ $# -gt 0 ]; do
         --destdir) [ $# -gt 0 ] || die "--destdir needs a value"; DESTDIR_="$1"; shift ;;
         --no-build) BUILD=0 ;;
         --no-strip) STRIP=0 ;;
+        --keep-debug) KEEP_DEBUG=1 ;;
         -h|--help) usage; exit 0 ;;
         *) die "unknown argument '$arg' (see --help)" ;;
     esac
 done
+
+[ "$STRIP$KEEP_DEBUG" != 01 ] || die "--keep-debug and --no-strip contradict each other"
 
 abspath() { # absolute, normalized, need not exist
     case "$1" in /*) realpath -m "$1" ;; *) realpath -m "$PWD/$1" ;; esac
@@ -115,8 +125,20 @@ install -d "$D_LIB" "$D_INC" "$D_PC" "$D_CMAKE"
 REAL="libwx_token.so.$VERSION"
 install -m 0755 "$OUT/libwx_token.so" "$D_LIB/$REAL"
 install -m 0644 "$OUT/libwx_token.a" "$D_LIB/libwx_token.a"
-if [ "$STRIP" = 1 ] && command -v strip >/dev/null; then
-    strip --strip-debug "$D_LIB/$REAL" "$D_LIB/libwx_token.a"
+if [ "$STRIP" = 1 ]; then
+    command -v strip >/dev/null && command -v objcopy >/dev/null || die "strip/objcopy not found (apt-get install binutils), or use --no-strip"
+    if [ "$KEEP_DEBUG" = 1 ]; then
+        objcopy --only-keep-debug "$D_LIB/$REAL" "$D_LIB/$REAL.debug"
+        chmod 0644 "$D_LIB/$REAL.debug"
+    fi
+    # Like Debian's dh_strip: the shared library keeps only what the dynamic linker needs; the
+    # archive keeps its symbols (a linker needs them) and loses its debug info.
+    strip --strip-unneeded --remove-section=.comment --remove-section=.note "$D_LIB/$REAL"
+    strip --strip-debug --enable-deterministic-archives "$D_LIB/libwx_token.a"
+    if [ "$KEEP_DEBUG" = 1 ]; then
+        # The link names the file and its CRC; run from LIBDIR so it records the bare name.
+        (cd "$D_LIB" && objcopy --add-gnu-debuglink="$REAL.debug" "$REAL")
+    fi
 fi
 ln -sfn "$REAL" "$D_LIB/$SONAME"
 ln -sfn "$SONAME" "$D_LIB/libwx_token.so"
@@ -253,6 +275,7 @@ EOF
 chmod 0644 "$D_PC"/*.pc "$D_CMAKE"/*.cmake
 
 echo "install.sh: installed wx_token $VERSION into ${DESTDIR_:+$DESTDIR_ (staged) for }$PREFIX" >&2
+[ "$KEEP_DEBUG" = 0 ] || echo "  $D_LIB/$REAL.debug" >&2
 for f in "$D_LIB/$REAL" "$D_LIB/$SONAME" "$D_LIB/libwx_token.so" "$D_LIB/libwx_token.a" \
          "$D_INC/wx_token.h" "$D_INC/wx_token.hpp" "$D_PC/wx_token.pc" "$D_PC/wx_token-static.pc" \
          "$D_CMAKE/wx_token-config.cmake" "$D_CMAKE/wx_token-config-version.cmake"; do

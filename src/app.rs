@@ -153,7 +153,8 @@ enum Report {
     },
     Failed {
         error: Error,
-        retry_in: Duration,
+        /// When the engine may try again; `None` when the error says so itself.
+        retry_in: Option<Duration>,
         /// The token still served while the failure lasts, if any.
         serving: Option<Arc<Token>>,
     },
@@ -424,7 +425,16 @@ impl App {
                         };
                     }
                     match got.refused {
-                        Some(e) => (Err(e.clone()), Some(e)),
+                        Some(e) => {
+                            // WeChat handed back the token a caller saw rejected, and the
+                            // forced refresh that would replace it is beyond WeChat's limits.
+                            report = Report::Failed {
+                                error: e.clone(),
+                                retry_in: None,
+                                serving: Some(token),
+                            };
+                            (Err(e.clone()), Some(e))
+                        }
                         None => (Ok(token), None),
                     }
                 }
@@ -449,7 +459,7 @@ impl App {
                     let failure = Failure::after(slot.as_ref(), e.clone(), now, &config.options);
                     report = Report::Failed {
                         error: e.clone(),
-                        retry_in: failure.retry_at - now,
+                        retry_in: Some(failure.retry_at - now),
                         serving: self.usable(now),
                     };
                     *slot = Some(failure);
@@ -507,10 +517,13 @@ impl App {
                     error.status(),
                     error.errcode(),
                     format_args!(
-                        "{} failed: {}; next attempt in {} ms at the earliest; {serving}",
+                        "{} failed: {}; {}{serving}",
                         reason.describe(),
                         error.message(),
-                        retry_in.as_millis()
+                        retry_in.map_or_else(String::new, |d| format!(
+                            "next attempt in {} ms at the earliest; ",
+                            d.as_millis()
+                        )),
                     ),
                 );
             }

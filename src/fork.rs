@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{MutexGuard, Once};
 
-use crate::{refresher, registry};
+use crate::{platform, refresher, registry};
 
 static EPOCH: AtomicU64 = AtomicU64::new(1);
 static HANDLERS: Once = Once::new();
@@ -23,27 +23,20 @@ pub fn epoch() -> u64 {
 }
 
 pub fn install_handlers() {
-    HANDLERS.call_once(|| {
-        #[cfg(unix)]
-        // SAFETY: the handlers only lock and unlock engine mutexes and bump an atomic.
-        unsafe {
-            libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
-        }
-    });
+    // The handlers only lock and unlock engine mutexes, bump an atomic and close descriptors.
+    HANDLERS.call_once(|| platform::at_fork(prepare, parent, child));
 }
 
-#[cfg(unix)]
 extern "C" fn prepare() {
+    crate::ffi::fork_lock();
     registry::fork_lock_all();
     refresher::fork_lock();
 }
 
-#[cfg(unix)]
 extern "C" fn parent() {
     release_held();
 }
 
-#[cfg(unix)]
 extern "C" fn child() {
     EPOCH.fetch_add(1, Ordering::AcqRel);
     close_lease_fds_in_child();
@@ -77,7 +70,7 @@ fn release_held() {
 static LEASE_FDS: [std::sync::atomic::AtomicI32; 64] =
     [const { std::sync::atomic::AtomicI32::new(-1) }; 64];
 
-pub fn track_fd(fd: i32) {
+pub fn track_fd(fd: platform::RawFd) {
     for slot in &LEASE_FDS {
         if slot
             .compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Acquire)
@@ -88,7 +81,7 @@ pub fn track_fd(fd: i32) {
     }
 }
 
-pub fn untrack_fd(fd: i32) {
+pub fn untrack_fd(fd: platform::RawFd) {
     for slot in &LEASE_FDS {
         if slot
             .compare_exchange(fd, -1, Ordering::AcqRel, Ordering::Acquire)
@@ -99,13 +92,12 @@ pub fn untrack_fd(fd: i32) {
     }
 }
 
-#[cfg(unix)]
 fn close_lease_fds_in_child() {
     for slot in &LEASE_FDS {
         let fd = slot.swap(-1, Ordering::AcqRel);
         if fd >= 0 {
-            // close(2) is async-signal-safe; the parent's copy keeps the lock.
-            unsafe { libc::close(fd) };
+            // The parent's copy keeps the lock.
+            platform::close_fd(fd);
         }
     }
 }

@@ -4,7 +4,7 @@
 //! Module map: `api` is the engine's Rust surface; `app` is one app's token state machine;
 //! `registry` the process-wide app table; `refresher` the background refresh thread;
 //! `upstream` one HTTP exchange with WeChat; `pacing` backoff and WeChat's force limits;
-//! `fork` fork-safety; `events` what operators are told; `options` (keys listed in `options_schema`), `secret`, `token`, `error`, `status` the values they share.
+//! `fork` fork-safety; `platform` what differs between operating systems; `events` what operators are told; `options` (keys listed in `options_schema`), `secret`, `token`, `error`, `status` the values they share.
 
 mod api;
 mod app;
@@ -15,6 +15,7 @@ mod fork;
 mod options;
 mod options_schema;
 mod pacing;
+mod platform;
 mod refresher;
 mod registry;
 mod secret;

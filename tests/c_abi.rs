@@ -5,38 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
+use common::{lib_dir, repo};
 use wx_fake::{FakeConfig, FakeWechat};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The directory holding libwx_token.so, next to the `deps` folder this test binary lives in.
-/// `cargo test` builds the rlib for integration tests but not always the cdylib, so it is
-/// built here when missing (cargo has released its lock while tests run).
-fn lib_dir() -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    BUILT.call_once(|| {
-        if !dir.join("libwx_token.so").exists() {
-            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-            cmd.args(["build", "-p", "wx_token", "--lib"])
-                .env("CARGO_TARGET_DIR", dir.parent().unwrap())
-                .current_dir(repo());
-            if dir.ends_with("release") {
-                cmd.arg("--release");
-            }
-            assert!(cmd.status().unwrap().success(), "building the cdylib");
-        }
-    });
-    assert!(
-        dir.join("libwx_token.so").exists(),
-        "no cdylib in {}",
-        dir.display()
-    );
-    dir
-}
 
 fn compile(compiler: &str, std: &str, out: &Path) {
     let src = repo().join("tests/c/abi_test.c");

@@ -86,6 +86,13 @@ unsafe extern "C" fn collect(user_data: *mut c_void, event: *const wx_event) {
     c.running.store(false, Ordering::SeqCst);
 }
 
+/// Asserts that the event's message mentions each of `words`.
+fn says(e: &Seen, words: &[&str]) {
+    for w in words {
+        assert!(e.message.contains(w), "{w:?} not in {:?}", e.message);
+    }
+}
+
 fn install(c: &Arc<Collector>, min_level: i32) {
     let rc = unsafe {
         wx_set_event_callback(
@@ -147,16 +154,7 @@ fn a_refresh_failing_with_40164_is_reported_before_the_token_expires() {
     assert_eq!(first.status, WX_WECHAT_ERROR);
     assert_eq!(first.errcode, 40164);
     assert_eq!(first.app, s.appid);
-    assert!(
-        first.message.contains("refresh ahead of expiry"),
-        "{}",
-        first.message
-    );
-    assert!(
-        first.message.contains("stays in service"),
-        "{}",
-        first.message
-    );
+    says(first, &["refresh ahead of expiry", "stays in service"]);
     assert_eq!(
         first.get_inside.as_deref(),
         Ok(token.as_str()),
@@ -312,4 +310,69 @@ fn the_options_schema_lists_every_option_with_its_default() {
         }
     }
     register(&s.appid, &s.secret, Some(&all.to_string())).unwrap();
+}
+
+/// A caller reports the token rejected, WeChat's stable endpoint hands the same one back, and
+/// the forced refresh that would replace it is beyond WeChat's limits: the operator hears that
+/// a rejected token stays in service.
+#[test]
+fn a_refused_forced_refresh_is_reported() {
+    let _serial = serial();
+    let s = Setup::new("evforce", FakeConfig::default());
+    s.register("");
+    let events = Arc::new(Collector::default());
+    install(&events, WX_LEVEL_INFO);
+    let t1 = get(&s.appid).unwrap();
+    invalidate(&s.appid, Some(&t1)).unwrap(); // the one forced refresh per 30 s
+    let t2 = get(&s.appid).unwrap();
+    assert_ne!(t1, t2);
+    let refused = invalidate(&s.appid, Some(&t2)).unwrap_err();
+    remove();
+    assert_eq!(refused.status, WX_RATE_LIMITED);
+    let seen = events.of(&s.appid);
+    let last = seen.last().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.level, last.status),
+        ("refresh_failed", WX_LEVEL_WARN, WX_RATE_LIMITED),
+        "{seen:?}"
+    );
+    says(
+        last,
+        &["replacement of a rejected token", "stays in service"],
+    );
+    assert!(!last.message.contains(&t2));
+}
+
+/// A fork child does not wait for callback calls that were under way in the parent's other
+/// threads (they do not exist in the child): pre-fork servers set a logger in the parent.
+#[test]
+fn a_fork_child_can_replace_the_callback_while_the_parent_runs_it() {
+    let _serial = serial();
+    let s = Setup::new("evfork", FakeConfig::default());
+    s.register("");
+    let events = Arc::new(Collector::default());
+    events.linger_ms.store(1500, Ordering::SeqCst);
+    install(&events, WX_LEVEL_INFO);
+    let appid = s.appid.clone();
+    let getter = std::thread::spawn(move || get(&appid).unwrap());
+    assert!(eventually(10, || events.running.load(Ordering::SeqCst)));
+    let status = match unsafe { libc::fork() } {
+        -1 => panic!("fork failed"),
+        0 => unsafe {
+            libc::alarm(5); // a child that hangs is killed, and the test fails
+            let rc = wx_set_event_callback(None, std::ptr::null_mut(), WX_LEVEL_DEBUG);
+            libc::_exit(if rc == WX_OK { 0 } else { 1 })
+        },
+        pid => {
+            let mut status = 0;
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            status
+        }
+    };
+    remove();
+    getter.join().unwrap();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child hung or failed: status {status}"
+    );
 }

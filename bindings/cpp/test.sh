@@ -8,10 +8,14 @@
 #      the wrapper's tests, the C example, the C++ example
 #   5. built via CMake: find_package(wx_token) and pkg_check_modules, shared and static
 #   6. every program runs against a real wx-fake-wechat under valgrind (no errors, no
-#      definite/indirect leaks)
+#      definite/indirect leaks); the wrapper's tests also against a real redis-server (a store
+#      shared by two processes) and a real wx-tokend (client mode, no secret)
+#   7. the README's complete samples (marked <!-- test: cpp -->), compiled and run in every
+#      mode they support (memory store, Redis, central server)
 # Prints `N passed, N failed` (the wrapper's own tests count one each) and exits 1 on failure.
 #
 # Env: WX_FAKE_BIN (default <repo>/target/debug/wx-fake-wechat, built if missing),
+#      WX_TOKEND_BIN (default <repo>/target/debug/wx-tokend, built if missing),
 #      WX_CPP_KEEP_LOGS=1 to print where the per-step logs are (bindings/cpp/build/logs).
 set -euo pipefail
 
@@ -22,6 +26,7 @@ PREFIX="$BUILD/prefix"
 BIN="$BUILD/bin"
 LOGS="$BUILD/logs"
 WX_FAKE_BIN="${WX_FAKE_BIN:-$REPO/target/debug/wx-fake-wechat}"
+WX_TOKEND_BIN="${WX_TOKEND_BIN:-$REPO/target/debug/wx-tokend}"
 VALGRIND=(valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect)
 
 passed=0
@@ -59,6 +64,8 @@ need pkg-config pkg-config
 need cmake cmake
 need valgrind valgrind
 need readelf binutils
+need redis-server redis-server
+need python3 python3
 # Optional: lets the examples' libcurl path be built and run too (the plain-socket path always is).
 pkg-config --exists libcurl 2>/dev/null || apt_install libcurl4-openssl-dev || true
 
@@ -69,6 +76,10 @@ mkdir -p "$BUILD" "$BIN" "$LOGS"
 if [ ! -x "$WX_FAKE_BIN" ]; then
     say "building wx-fake-wechat"
     (cd "$REPO" && cargo build -q -p wx_fake --bin wx-fake-wechat) || { echo "test.sh: cannot build the fake" >&2; exit 1; }
+fi
+if [ ! -x "$WX_TOKEND_BIN" ]; then
+    say "building wx-tokend"
+    (cd "$REPO" && cargo build -q -p wx_tokend --bin wx-tokend) || { echo "test.sh: cannot build wx-tokend" >&2; exit 1; }
 fi
 
 # --- 1. install ------------------------------------------------------------------------------
@@ -130,6 +141,22 @@ staged() { # --destdir: files land under the stage, but name the real prefix
     ! grep -rq "$stage" "$stage/opt/wx_token/lib64/pkgconfig" "$stage/opt/wx_token/lib64/cmake"
 }
 check install-destdir-staging staged
+
+stripped() { # the installed libraries carry no debug info; --keep-debug puts it in a linked file
+    local lib="$PREFIX/lib/libwx_token.so.$VERSION" stage="$BUILD/stage-debug" so
+    ! readelf -S "$lib" | grep -q '\.debug_' || { echo "$lib has debug sections"; return 1; }
+    ! readelf -S "$lib" | grep -q ' \.symtab' || { echo "$lib has a full symbol table"; return 1; }
+    ! readelf -S "$PREFIX/lib/libwx_token.a" 2>/dev/null | grep -q '\.debug_info' || { echo "the archive has debug info"; return 1; }
+    echo "stripped .so: $(stat -c %s "$lib") bytes, .a: $(stat -c %s "$PREFIX/lib/libwx_token.a") bytes"
+    rm -rf "$stage"
+    "$REPO/scripts/install.sh" --no-build --keep-debug --prefix /opt/wx_token --destdir "$stage" || return 1
+    so="$stage/opt/wx_token/lib/libwx_token.so.$VERSION"
+    readelf -S "$so.debug" | grep -q '\.debug_info' || { echo "no debug info in $so.debug"; return 1; }
+    readelf --string-dump=.gnu_debuglink "$so" | grep -qF "libwx_token.so.$VERSION.debug" || { echo "no debuglink"; return 1; }
+    ! readelf -S "$so" | grep -q '\.debug_' || return 1
+    ! "$REPO/scripts/install.sh" --no-build --keep-debug --no-strip --prefix "$stage/x" 2>/dev/null
+}
+check installed-libraries-stripped stripped
 
 # --- 3. the header alone -----------------------------------------------------------------------
 WARN_CXX=(-std=c++17 -Wall -Wextra -Werror -pedantic -Wshadow -Wconversion -Wsign-conversion -Wold-style-cast -Wnon-virtual-dtor)
@@ -193,15 +220,23 @@ cmake_link_modes() {
 check cmake-link-modes cmake_link_modes
 
 # --- 6. run everything against the fake, under valgrind ----------------------------------------
-coproc FAKE { exec "$WX_FAKE_BIN" --listen 127.0.0.1:0 --app wx_demo_appid:demo_secret --exit-on-stdin-eof 2>"$LOGS/fake.stderr"; }
+CENTRAL_APPID=wx_cpp_central
+CENTRAL_SECRET="central-secret-$$"
+CENTRAL_KEY="cpp-client-key-$$-0123456789"
+coproc FAKE { exec "$WX_FAKE_BIN" --listen 127.0.0.1:0 --app wx_demo_appid:demo_secret \
+    --app "$CENTRAL_APPID:$CENTRAL_SECRET" --exit-on-stdin-eof 2>"$LOGS/fake.stderr"; }
 FAKE_IN="${FAKE[1]}"
 FAKE_OUT="${FAKE[0]}"
+REDIS_PID=
+TOKEND_PID=
 stop_fake() {
     if [ -n "${FAKE_IN:-}" ]; then
         exec {FAKE_IN}>&- || true
         FAKE_IN=
         wait "$FAKE_PID" 2>/dev/null || true
     fi
+    for pid in $REDIS_PID $TOKEND_PID; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    REDIS_PID= TOKEND_PID=
 }
 trap stop_fake EXIT
 line=""
@@ -211,6 +246,39 @@ case "$line" in
     *) say "test.sh: the fake did not start: '$line'"; cat "$LOGS/fake.stderr" >&2 || true; exit 1 ;;
 esac
 say "fake WeChat at $FAKE_URL"
+
+# A real redis-server and a real wx-tokend (holding the secret of $CENTRAL_APPID), on free ports.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() { # wait_port PORT: until something accepts on it (10 s)
+    local i
+    for i in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+    return 1
+}
+REDIS_PORT="$(free_port)"
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no >"$LOGS/redis.log" 2>&1 &
+REDIS_PID=$!
+TOKEND_PORT="$(free_port)"
+cat >"$BUILD/tokend.toml" <<EOF
+listen = "127.0.0.1:$TOKEND_PORT"
+log_requests = false
+
+[[app]]
+appid = "$CENTRAL_APPID"
+secret_env = "WX_CPP_CENTRAL_SECRET"
+options = { api_base = "$FAKE_URL", endpoint = "classic" }
+
+[[client]]
+name = "cpp-tests"
+key_env = "WX_CPP_CENTRAL_KEY"
+apps = ["$CENTRAL_APPID"]
+EOF
+WX_CPP_CENTRAL_SECRET="$CENTRAL_SECRET" WX_CPP_CENTRAL_KEY="$CENTRAL_KEY" \
+    "$WX_TOKEND_BIN" --config "$BUILD/tokend.toml" >"$LOGS/tokend.log" 2>&1 &
+TOKEND_PID=$!
+wait_port "$REDIS_PORT" || { say "test.sh: redis-server did not start"; cat "$LOGS/redis.log"; exit 1; }
+wait_port "$TOKEND_PORT" || { say "test.sh: wx-tokend did not start"; cat "$LOGS/tokend.log"; exit 1; }
+export WX_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+export WX_TOKEND_URL="http://127.0.0.1:$TOKEND_PORT" WX_TOKEND_KEY="$CENTRAL_KEY" WX_TOKEND_APPID="$CENTRAL_APPID"
 
 # Runs a wrapper test binary under valgrind; its own N passed / N failed go into the totals.
 run_wrapper_tests() {
@@ -269,6 +337,49 @@ wrong_secret() {
     grep -q 'errcode 40125' <<<"$out" && grep -q 'ERROR SUMMARY: 0 errors' <<<"$out"
 }
 check valgrind-c-example-wrong-secret wrong_secret
+
+# Without WX_APPID/WX_SECRET the examples use the fake's demo app, and refuse a real WeChat.
+no_demo_secret_for_wechat() {
+    local bin rc
+    for bin in "$BIN/get_token_c_shared" "$BIN/get_token_cpp_shared"; do
+        rc=0
+        env -u WX_APPID -u WX_SECRET WX_API_BASE=https://api.weixin.qq.com "$bin" || rc=$?
+        [ "$rc" = 2 ] || { echo "$bin: exit $rc, expected 2"; return 1; }
+    done
+}
+check examples-refuse-wechat-without-credentials no_demo_secret_for_wechat
+
+# --- 7. the README's complete samples ----------------------------------------------------------
+# Each sample marked <!-- test: cpp --> is compiled as the README says and run in every mode
+# its marker lists; a sample must also refuse to run without credentials.
+readme_samples() {
+    local line name src attrs modes mode out rc
+    "$REPO/scripts/readme_samples.py" extract "$HERE/README.md" --lang cpp --out "$BIN/readme" >"$BIN/readme.list" || return 1
+    while IFS=$'\t' read -r name src attrs; do
+        echo "== sample $name ($attrs)"
+        g++ "${WARN_CXX[@]}" "$src" "${SHARED_FLAGS[@]}" -o "$BIN/readme/$name" || return 1
+        modes="$(sed -n 's/.*modes=\([^ ]*\).*/\1/p' <<<"$attrs")"
+        for mode in ${modes//,/ }; do
+            echo "-- mode $mode"
+            case "$mode" in
+                memory) out="$(WX_APPID=wx_demo_appid WX_SECRET=demo_secret WX_API_BASE="$FAKE_URL" "$BIN/readme/$name" 2>&1)" ;;
+                redis) # the second process takes the first one's token over from the store
+                    out="$(WX_APPID=wx_demo_appid WX_SECRET=demo_secret WX_API_BASE="$FAKE_URL" WX_STORE="$WX_REDIS_URL" "$BIN/readme/$name" 2>&1 &&
+                        WX_APPID=wx_demo_appid WX_SECRET=demo_secret WX_API_BASE="$FAKE_URL" WX_STORE="$WX_REDIS_URL" "$BIN/readme/$name" 2>&1)" ;;
+                central) out="$(WX_APPID="$CENTRAL_APPID" WX_CENTRAL="$WX_TOKEND_URL" WX_CENTRAL_KEY="$CENTRAL_KEY" "$BIN/readme/$name" 2>&1)" ;;
+                *) echo "unknown mode $mode"; return 1 ;;
+            esac || { printf '%s\n' "$out"; return 1; }
+            printf '%s\n' "$out"
+            grep -q '^token: 136 bytes' <<<"$out" || return 1
+            if [ "$mode" = redis ]; then grep -q 'fetches so far: 0' <<<"$out" || { echo "no token shared through Redis"; return 1; }; fi
+        done
+        rc=0
+        out="$(env -u WX_SECRET WX_APPID=wx_demo_appid "$BIN/readme/$name" 2>&1)" || rc=$?
+        printf '%s\n' "$out"
+        [ "$rc" = 1 ] || { echo "runs without a secret (exit $rc)"; return 1; }
+    done <"$BIN/readme.list"
+}
+check readme-cpp-samples readme_samples
 
 stop_fake
 trap - EXIT

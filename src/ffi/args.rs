@@ -28,7 +28,7 @@ pub unsafe fn optional<'a>(ptr: *const c_char, name: &str) -> Result<Option<&'a 
     }
     // SAFETY: the caller guarantees readability up to the NUL or the bound, and strnlen
     // reads no further than either.
-    let len = unsafe { libc::strnlen(ptr, MAX_ARG_LEN + 1) };
+    let len = unsafe { crate::platform::strnlen(ptr, MAX_ARG_LEN + 1) };
     if len > MAX_ARG_LEN {
         return Err(Error::invalid(format!(
             "{name} is longer than {MAX_ARG_LEN} bytes or not NUL-terminated"

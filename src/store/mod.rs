@@ -58,7 +58,7 @@ pub struct Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(f) = &self.file {
-            crate::fork::untrack_fd(std::os::fd::AsRawFd::as_raw_fd(f));
+            crate::fork::untrack_fd(crate::platform::raw_fd(f));
         }
     }
 }
@@ -123,13 +123,7 @@ pub fn now_ms() -> u64 {
 /// Identifies a lease holder in a store (and to an operator reading it): host, process and a
 /// random part, so two processes never share an identity, even across fork.
 pub fn owner_id() -> String {
-    let mut host = [0u8; 64];
-    let host = if unsafe { libc::gethostname(host.as_mut_ptr().cast(), host.len()) } == 0 {
-        let end = host.iter().position(|&b| b == 0).unwrap_or(host.len());
-        String::from_utf8_lossy(&host[..end]).into_owned()
-    } else {
-        "unknown".to_owned()
-    };
+    let host = crate::platform::hostname().unwrap_or_else(|| "unknown".to_owned());
     format!(
         "{host}:{}:{:016x}",
         std::process::id(),

@@ -309,3 +309,36 @@ pub fn fingerprint(token: &str) -> String {
     }
     format!("fnv1a64:{h:016x}")
 }
+
+/// The repository's root.
+pub fn repo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The directory holding libwx_token.so, next to the `deps` folder this test binary lives in.
+/// `cargo test` builds the rlib for integration tests but not always the cdylib, so it is
+/// built here when missing (cargo has released its lock while tests run).
+pub fn lib_dir() -> std::path::PathBuf {
+    use std::process::Command;
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    BUILT.call_once(|| {
+        if !dir.join("libwx_token.so").exists() {
+            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cmd.args(["build", "-p", "wx_token", "--lib"])
+                .env("CARGO_TARGET_DIR", dir.parent().unwrap())
+                .current_dir(repo());
+            if dir.ends_with("release") {
+                cmd.arg("--release");
+            }
+            assert!(cmd.status().unwrap().success(), "building the cdylib");
+        }
+    });
+    assert!(
+        dir.join("libwx_token.so").exists(),
+        "no cdylib in {}",
+        dir.display()
+    );
+    dir
+}

@@ -57,6 +57,12 @@ int main(void) {
         appid = "wx_demo_appid";
         secret = "demo_secret";
         if (!api_base) api_base = "http://127.0.0.1:8088";
+        /* The demo credentials are for the local fake only (plain http, which the library
+           allows only on loopback); never send them to WeChat. */
+        if (strncmp(api_base, "http://", 7) != 0) {
+            fprintf(stderr, "set WX_APPID and WX_SECRET to use %s\n", api_base);
+            return 2;
+        }
     }
     if (!api_base) api_base = "https://api.weixin.qq.com";
     if (!endpoint) endpoint = "stable";

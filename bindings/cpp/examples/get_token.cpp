@@ -57,6 +57,12 @@ int main() {
 
     wx_token::options opts;
     opts.api_base = env("WX_API_BASE", real ? "https://api.weixin.qq.com" : "http://127.0.0.1:8088");
+    // The demo credentials are for the local fake only (plain http, which the library allows
+    // only on loopback); never send them to WeChat.
+    if (!real && opts.api_base.rfind("http://", 0) != 0) {
+        std::cerr << "set WX_APPID and WX_SECRET to use " << opts.api_base << "\n";
+        return 2;
+    }
     opts.endpoint = env("WX_ENDPOINT", "stable");
     opts.timeout_ms = 5000;
 

@@ -5,12 +5,16 @@
 // Prints one line per test and then `N passed, N failed`; exits 1 if any failed.
 #include <wx_token.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <functional>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -421,6 +425,380 @@ void concurrent_gets_share_one_fetch() {
     CHECK_EQ(issued(app), 1);
 }
 
+// ---- options parity, stats, errcodes -------------------------------------------------------
+
+// Every key of the library's options schema is a member of wx_token::options, of the type the
+// schema gives, and every member is a key: a new engine option fails this until it is added.
+void options_cover_the_schema() {
+    const auto schema = wx_token::detail::parse_json(wx_token::options_schema());
+    CHECK(schema && schema->kind == wx_token::detail::json::type::object);
+    CHECK(schema->keys.size() >= 14);
+    std::vector<std::string> members;
+    wx_token::options{}.for_each_field([&](const char* name, const auto& member) {
+        using T = std::decay_t<decltype(member)>;
+        const auto* entry = schema->find(name);
+        if (!entry) throw failure(std::string("options member ") + name + " is not in the library's schema");
+        const auto* type = entry->find("type");
+        CHECK(type != nullptr);
+        const char* expected = std::is_same_v<T, std::string> ? "string" : "integer";
+        if (type->string != expected) throw failure(std::string(name) + ": schema type " + type->string);
+        members.emplace_back(name);
+    });
+    for (const auto& key : schema->keys) {
+        if (std::find(members.begin(), members.end(), key) == members.end()) {
+            throw failure("the library's option \"" + key + "\" has no member in wx_token::options");
+        }
+    }
+}
+
+// Each schema default, set through its member, is accepted by the library.
+void options_defaults_register() {
+    const auto schema = wx_token::detail::parse_json(wx_token::options_schema());
+    CHECK(schema.has_value());
+    wx_token::options o;
+    o.store = "memory";
+    std::string* strings[] = {&o.api_base, &o.endpoint, &o.store_prefix};
+    const char* string_keys[] = {"api_base", "endpoint", "store_prefix"};
+    for (std::size_t i = 0; i < 3; ++i) *strings[i] = schema->find(string_keys[i])->find("default")->string;
+    std::optional<std::uint64_t>* ints[] = {&o.refresh_ahead_secs, &o.timeout_ms,    &o.retry_min_ms,
+                                            &o.retry_max_ms,       &o.error_cooldown_ms, &o.store_sync_ms,
+                                            &o.store_fallback_per_hour};
+    const char* int_keys[] = {"refresh_ahead_secs", "timeout_ms",    "retry_min_ms",           "retry_max_ms",
+                              "error_cooldown_ms",  "store_sync_ms", "store_fallback_per_hour"};
+    for (std::size_t i = 0; i < 7; ++i) {
+        *ints[i] = static_cast<std::uint64_t>(schema->find(int_keys[i])->find("default")->integer);
+    }
+    CHECK_EQ(*o.timeout_ms, std::uint64_t(5000));
+    wx_token::register_app("wx_cpp_defaults_" + g_run, "s", o);
+}
+
+void options_json_new_members() {
+    wx_token::options o;
+    o.store = "redis://127.0.0.1:6379/0";
+    o.store_prefix = "p:";
+    o.lease_ms = 3000;
+    o.store_sync_ms = 500;
+    o.store_fallback_per_hour = 0;
+    CHECK_EQ(o.to_json(), std::string("{\"store\":\"redis://127.0.0.1:6379/0\",\"store_prefix\":\"p:\",\"lease_ms\":3000,"
+                                      "\"store_sync_ms\":500,\"store_fallback_per_hour\":0}"));
+    wx_token::options c;
+    c.central = "http://127.0.0.1:1";
+    c.central_key = "k\"ey";
+    CHECK_EQ(c.to_json(), std::string("{\"central\":\"http://127.0.0.1:1\",\"central_key\":\"k\\\"ey\"}"));
+    // No secret without central: the library says so.
+    const auto e = EXPECT_ERROR(invalid_argument, wx_token::register_app("wx_cpp_nosecret", wx_token::options{}));
+    CHECK(!e.message().empty());
+}
+
+void stats_are_typed() {
+    const auto app = new_app("stats");
+    auto s = wx_token::stats(app);
+    CHECK_EQ(s.fetches, std::uint64_t(0));
+    CHECK(!s.last_fetch_seconds);
+    (void)wx_token::get(app);
+    s = wx_token::stats(app);
+    CHECK_EQ(s.fetches, std::uint64_t(1));
+    CHECK(s.last_fetch_seconds && *s.last_fetch_seconds > 0);
+    CHECK(s.fetch_seconds_total >= *s.last_fetch_seconds);
+    CHECK(s.failures.empty());
+    const std::string wrong = "wx_cpp_stats_wrong_" + g_run;
+    fake_app(wrong, "right");
+    wx_token::register_app(wrong, "wrong", fake_options());
+    EXPECT_ERROR(wechat_error, (void)wx_token::get(wrong));
+    s = wx_token::stats(wrong);
+    CHECK_EQ(s.failures.size(), std::size_t(1));
+    CHECK_EQ(s.failures[0].status, WX_WECHAT_ERROR);
+    CHECK_EQ(s.failures[0].status_name, std::string("WECHAT_ERROR"));
+    CHECK_EQ(s.failures[0].errcode, 40125);
+    CHECK_EQ(s.failures[0].count, std::uint64_t(1));
+    EXPECT_ERROR(unknown_app, (void)wx_token::stats("wx_cpp_never_registered"));
+}
+
+void errcode_only_at_the_top_level_of_json() {
+    CHECK_EQ(wx_token::errcode_in_json("{\"errcode\":40001,\"errmsg\":\"invalid credential\"}"), 40001LL);
+    CHECK_EQ(wx_token::errcode_in_json(" {\"errmsg\":\"ok\", \"errcode\" : 42001 } "), 42001LL);
+    CHECK_EQ(wx_token::errcode_in_json("{\"data\":{\"errcode\":40001},\"errcode\":0}"), 0LL);
+    CHECK_EQ(wx_token::errcode_in_json("{\"list\":[{\"errcode\":40001}]}"), 0LL);
+    CHECK_EQ(wx_token::errcode_in_json("{\"msg\":\"errcode\\\":40001\"}"), 0LL);
+    CHECK_EQ(wx_token::errcode_in_json("{\"errcode\":\"40001\"}"), 0LL);
+    CHECK_EQ(wx_token::errcode_in_json("errcode 40001"), 0LL);
+    CHECK_EQ(wx_token::errcode_in_json("{\"errcode\":40001"), 0LL);
+    CHECK_EQ(wx_token::errcode_in_json("{\"s\":\"\\u00e9\\ud83d\\ude00\",\"errcode\":40014}"), 40014LL);
+    CHECK_EQ(wx_token::errcode_of(std::string("{\"errcode\":40001}")), 40001LL);
+}
+
+// A JSON string result: the fake's raw answer, read at its top level.
+void with_token_string_result() {
+    const auto app = new_app("strres", "stable");
+    const std::string stale = wx_token::get(app);
+    fake_post("/_fake/revoke", "{\"token\":\"" + stale + "\"}");
+    int calls = 0;
+    const std::string body = wx_token::with_token(app, [&](const std::string& token) {
+        ++calls;
+        return fake::request(g_fake, "GET", "/cgi-bin/get_api_domain_ip?access_token=" + token).body;
+    });
+    CHECK_EQ(calls, 2);
+    CHECK(body.find("ip_list") != std::string::npos);
+    // A nested errcode is not a rejection of the token.
+    calls = 0;
+    const std::string nested = wx_token::with_token(app, [&](const std::string&) {
+        ++calls;
+        return std::string("{\"errcode\":0,\"result\":{\"errcode\":40001}}");
+    });
+    CHECK_EQ(calls, 1);
+    CHECK(!nested.empty());
+}
+
+struct sdk_error : std::runtime_error {
+    int code;
+    explicit sdk_error(int c) : std::runtime_error("sdk error " + std::to_string(c)), code(c) {}
+};
+
+// SDKs that throw on an errcode (as Senparc's ErrorJsonResultException does in C#).
+void with_token_finds_the_rejection_in_an_exception() {
+    const auto app = new_app("exc");
+    const auto by_type = [](const std::exception& e) -> long long {
+        const auto* s = dynamic_cast<const sdk_error*>(&e);
+        return s ? s->code : 0;
+    };
+    std::vector<std::string> seen;
+    const int r = wx_token::with_token(
+        app,
+        [&](const std::string& token) {
+            seen.push_back(token);
+            if (seen.size() == 1) throw sdk_error(40001);
+            return 0;
+        },
+        wx_token::default_errcode{}, by_type);
+    CHECK_EQ(r, 0);
+    CHECK_EQ(seen.size(), std::size_t(2));
+    CHECK(seen[0] != seen[1]);
+    CHECK_EQ(wx_token::get(app), seen[1]);
+    // Any other exception propagates after one call.
+    int calls = 0;
+    bool caught = false;
+    try {
+        wx_token::with_token(
+            app, [&](const std::string&) -> int { ++calls; throw sdk_error(45009); }, wx_token::default_errcode{},
+            by_type);
+    } catch (const sdk_error& e) {
+        caught = e.code == 45009;
+    }
+    CHECK(caught && calls == 1);
+    // A rejection in the second call's exception propagates: never a third call.
+    calls = 0;
+    caught = false;
+    try {
+        wx_token::with_token(
+            app, [&](const std::string&) -> int { ++calls; throw std::runtime_error("{\"errcode\":42001}"); },
+            wx_token::default_errcode{}, wx_token::errcode_in_what);
+    } catch (const std::runtime_error&) {
+        caught = true;
+    }
+    CHECK(caught);
+    CHECK_EQ(calls, 2);
+    // Non-standard exceptions, with an exception_ptr extractor.
+    calls = 0;
+    const int v = wx_token::with_token(
+        app,
+        [&](const std::string&) {
+            if (++calls == 1) throw 40014;
+            return 5;
+        },
+        wx_token::default_errcode{},
+        [](std::exception_ptr ep) -> long long {
+            try {
+                std::rethrow_exception(ep);
+            } catch (int code) {
+                return code;
+            } catch (...) {
+                return 0;
+            }
+        });
+    CHECK_EQ(v, 5);
+    CHECK_EQ(calls, 2);
+}
+
+// ---- events ----------------------------------------------------------------------------------
+
+struct recorded {
+    std::mutex mu;
+    std::vector<wx_token::event> events;
+    std::vector<bool> token_served;  // whether get() worked from inside the handler, per event
+
+    std::vector<wx_token::event> of(const std::string& app) {
+        std::lock_guard<std::mutex> lock(mu);
+        std::vector<wx_token::event> out;
+        for (const auto& e : events) {
+            if (e.app == app) out.push_back(e);
+        }
+        return out;
+    }
+};
+
+bool eventually(int seconds, const std::function<bool()>& cond) {
+    for (int i = 0; i < seconds * 50; ++i) {
+        if (cond()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return cond();
+}
+
+// WeChat answers 40164 (IP not whitelisted) from the refresh ahead of expiry on: the handler
+// hears it while the token is still served.
+void events_report_a_40164_refresh_failure_before_expiry() {
+    const std::string appid = "wx_cpp_ev40164_" + g_run;
+    const std::string secret = "ev-secret-" + g_run;
+    fake_app(appid, secret);
+    auto rec = std::make_shared<recorded>();
+    wx_token::set_event_handler(
+        [rec, appid](const wx_token::event& e) {
+            bool served = false;
+            if (e.app == appid) {
+                try {
+                    served = !wx_token::get(e.app).empty();  // calling back into the library is fine
+                } catch (const wx_token::error&) {
+                }
+            }
+            std::lock_guard<std::mutex> lock(rec->mu);
+            rec->events.push_back(e);
+            rec->token_served.push_back(served);
+        },
+        wx_token::level::info);
+    fake_post("/_fake/config", "{\"lifetime_secs\":4}");
+    std::string token;
+    try {
+        auto o = fake_options();
+        o.refresh_ahead_secs = 3;  // capped at half the lifetime: refresh 2 s after the fetch
+        o.error_cooldown_ms = 400;
+        wx_token::register_app(appid, secret, o);
+        token = wx_token::get(appid);
+    } catch (...) {
+        fake_post("/_fake/config", "{\"lifetime_secs\":7200}");
+        throw;
+    }
+    fake_post("/_fake/config", "{\"lifetime_secs\":7200}");
+    fake_post("/_fake/faults", "{\"kind\":\"errcode\",\"errcode\":40164,\"errmsg\":\"invalid ip, not in whitelist\","
+                               "\"appid\":\"" + appid + "\",\"count\":1000}");
+    const bool failed = eventually(15, [&] {
+        for (const auto& e : rec->of(appid)) {
+            if (e.kind == "refresh_failed") return true;
+        }
+        return false;
+    });
+    fake::request(g_fake, "DELETE", "/_fake/faults");
+    wx_token::clear_event_handler();
+    CHECK(failed);
+    std::lock_guard<std::mutex> lock(rec->mu);
+    bool checked = false;
+    for (std::size_t i = 0; i < rec->events.size(); ++i) {
+        const auto& e = rec->events[i];
+        CHECK(e.message.find(secret) == std::string::npos);
+        CHECK(e.message.find(token) == std::string::npos);
+        if (e.app != appid || e.kind != "refresh_failed" || checked) continue;
+        checked = true;
+        CHECK(e.level == wx_token::level::warn);
+        CHECK_EQ(e.errcode, 40164);
+        CHECK_EQ(e.status, WX_WECHAT_ERROR);
+        CHECK(rec->token_served[i]);  // reported while the token was still good
+    }
+    CHECK(!rec->events.empty() && rec->events.front().kind == "token_fetched");
+}
+
+// A handler that throws does not disturb the library; nothing reaches Rust.
+void throwing_event_handler_is_contained() {
+    const auto before = wx_token::event_handler_exceptions();
+    std::atomic<int> calls{0};
+    wx_token::set_event_handler([&calls](const wx_token::event&) {
+        if (++calls % 2) throw std::runtime_error("a logger that fails");
+        throw 42;  // not even a std::exception
+    });
+    const auto app = new_app("evthrow");
+    const std::string t1 = wx_token::get(app);
+    wx_token::invalidate(app, t1);
+    const std::string t2 = wx_token::get(app);
+    CHECK(t2 != t1);
+    CHECK_EQ(calls.load(), 2);
+    CHECK_EQ(wx_token::event_handler_exceptions() - before, std::uint64_t(2));
+    // Replacing the handler from inside one would wait for itself: refused (and contained).
+    wx_token::set_event_handler([](const wx_token::event&) { wx_token::clear_event_handler(); });
+    wx_token::invalidate(app, t2);
+    CHECK_EQ(wx_token::event_handler_exceptions() - before, std::uint64_t(3));
+    wx_token::clear_event_handler();
+    EXPECT_ERROR(invalid_argument, wx_token::set_event_handler([](const wx_token::event&) {},
+                                                               static_cast<wx_token::level>(9)));
+}
+
+// ---- production modes: a Redis store, and client mode ----------------------------------------
+
+std::string required_env(const char* name) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) throw failure(std::string(name) + " is not set (bindings/cpp/test.sh sets it)");
+    return v;
+}
+
+std::string g_self;  // this program's path, to start a second process
+
+// Two processes sharing one Redis store make one upstream fetch between them.
+void redis_store_shared_between_processes() {
+    const std::string redis = required_env("WX_REDIS_URL");
+    const std::string appid = "wx_cpp_redis_" + g_run;
+    const std::string secret = "redis-secret";
+    fake_app(appid, secret);
+    auto o = fake_options();
+    o.store = redis;
+    o.store_prefix = "wx_cpp_test:";
+    wx_token::register_app(appid, secret, o);
+    const std::string mine = wx_token::get(appid);
+    ::setenv("WX_CHILD_APPID", appid.c_str(), 1);
+    ::setenv("WX_CHILD_SECRET", secret.c_str(), 1);
+    ::setenv("WX_CHILD_OPTIONS", o.to_json().c_str(), 1);
+    std::string theirs;
+    {
+        FILE* child = ::popen((g_self + " --print-token").c_str(), "r");
+        CHECK(child != nullptr);
+        char buf[1024];
+        while (std::fgets(buf, sizeof buf, child)) theirs += buf;
+        CHECK_EQ(::pclose(child), 0);
+    }
+    CHECK_EQ(theirs, mine + "\n");
+    CHECK_EQ(issued(appid), 1);
+    CHECK(wx_token::stats(appid).fetches == 1);
+}
+
+// Client mode: no secret in this process; a real wx-tokend holds it.
+void client_mode_against_wx_tokend() {
+    const std::string appid = required_env("WX_TOKEND_APPID");
+    wx_token::options o;
+    o.central = required_env("WX_TOKEND_URL");
+    o.central_key = required_env("WX_TOKEND_KEY");
+    o.timeout_ms = 3000;
+    wx_token::register_app(appid, o);
+    const std::string token = wx_token::get(appid);
+    CHECK_EQ(call_api(token), 0L);
+    const auto current = fake::request(g_fake, "GET", "/_fake/current?appid=" + appid);
+    CHECK_EQ(fake::json_string(current.body, "access_token"), token);
+    // A wrong key is refused by the server.
+    o.central_key = "not-the-key-0123456789";
+    wx_token::register_app(appid + "_x", o);
+    EXPECT_ERROR(invalid_argument, (void)wx_token::get(appid + "_x"));
+}
+
+// The child half of redis_store_shared_between_processes.
+int print_token() {
+    try {
+        const std::string appid = required_env("WX_CHILD_APPID");
+        const std::string json = required_env("WX_CHILD_OPTIONS");
+        if (::wx_token_register(appid.c_str(), required_env("WX_CHILD_SECRET").c_str(), json.c_str()) != WX_OK) return 3;
+        std::cout << wx_token::get(appid) << "\n";
+        wx_token::shutdown();
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << e.what() << "\n";
+        return 1;
+    }
+}
+
 struct test_case {
     const char* name;
     void (*fn)();
@@ -428,7 +806,9 @@ struct test_case {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+    g_self = argv[0];
+    if (argc == 2 && std::string(argv[1]) == "--print-token") return print_token();
     const char* url = std::getenv("WX_FAKE_URL");
     if (!url || !*url) {
         std::cerr << "wrapper_test: set WX_FAKE_URL to a running wx-fake-wechat (bindings/cpp/test.sh does)\n";
@@ -457,6 +837,17 @@ int main() {
         {"with_token_result_shapes", with_token_result_shapes},
         {"with_token_propagates_exceptions", with_token_propagates_exceptions},
         {"concurrent_gets_share_one_fetch", concurrent_gets_share_one_fetch},
+        {"options_cover_the_schema", options_cover_the_schema},
+        {"options_defaults_register", options_defaults_register},
+        {"options_json_new_members", options_json_new_members},
+        {"stats_are_typed", stats_are_typed},
+        {"errcode_only_at_the_top_level_of_json", errcode_only_at_the_top_level_of_json},
+        {"with_token_string_result", with_token_string_result},
+        {"with_token_finds_the_rejection_in_an_exception", with_token_finds_the_rejection_in_an_exception},
+        {"events_report_a_40164_refresh_failure_before_expiry", events_report_a_40164_refresh_failure_before_expiry},
+        {"throwing_event_handler_is_contained", throwing_event_handler_is_contained},
+        {"redis_store_shared_between_processes", redis_store_shared_between_processes},
+        {"client_mode_against_wx_tokend", client_mode_against_wx_tokend},
     };
     int passed = 0, failed = 0;
     for (const auto& t : tests) {

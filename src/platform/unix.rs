@@ -1,0 +1,48 @@
+//! The unix side of `platform` (see its module doc for the interface a port provides).
+
+use std::ffi::c_char;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+
+/// An open file as the OS knows it: a file descriptor.
+pub type RawFd = i32;
+
+/// Registers handlers run around `fork()` in the forking thread: `prepare` before, `parent`
+/// and `child` after, on each side.
+pub fn at_fork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) {
+    // SAFETY: plain function pointers with the signature pthread_atfork expects.
+    unsafe {
+        libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
+    }
+}
+
+pub fn raw_fd(file: &File) -> RawFd {
+    file.as_raw_fd()
+}
+
+/// Closes a descriptor; async-signal-safe, so usable in a fork child's handler.
+pub fn close_fd(fd: RawFd) {
+    // SAFETY: closing a descriptor this process owns (its copy, in a fork child).
+    unsafe { libc::close(fd) };
+}
+
+/// This host's name, if the OS gives one (for lease owner ids an operator can read).
+pub fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is writable for its length; gethostname NUL-terminates unless truncated,
+    // which the search below tolerates.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
+}
+
+/// The length of the C string at `ptr`, scanning at most `max` bytes.
+///
+/// # Safety
+/// `ptr` must be readable up to its NUL or `max` bytes, whichever comes first.
+pub unsafe fn strnlen(ptr: *const c_char, max: usize) -> usize {
+    // SAFETY: as the caller guarantees; libc's strnlen reads no further than either bound.
+    unsafe { libc::strnlen(ptr, max) }
+}
