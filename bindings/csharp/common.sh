@@ -140,18 +140,23 @@ build_package() {
     runtimeconfig "$BUILD/pkgtest/app-core/GetAccessToken.runtimeconfig.json"
 }
 
-# Every complete C# program in the READMEs (tools/readme_samples.py), built for both runtimes into the probe
-# directories as readme_<readme>_<n>.exe, with its source next to it; ReadmeSampleTests runs them.
+# Every complete C# program in the READMEs (marked <!-- test: csharp -->; scripts/readme_samples.py --strict fails
+# on an unmarked C# block), built for both runtimes into the probe directories as readme_<readme>_<name>.exe, with
+# its source next to it; ReadmeSampleTests runs them.
 build_samples() {
-    local src=$BUILD/samples f name
-    rm -rf "$src"
-    python3 "$HERE/tools/readme_samples.py" "$src" top="$REPO/README.md" csharp="$HERE/README.md" >/dev/null
-    for f in "$src"/*.cs; do
-        name=readme_$(basename "$f" .cs)
-        cp "$f" "$BUILD/mono/probe/$name.cs"
-        cp "$f" "$BUILD/core/probe/$name.cs"
-        $MCS -target:exe -out:"$BUILD/mono/probe/$name.exe" -r:"$BUILD/mono/WxToken.dll" -r:System.dll -r:System.Net.Http.dll "$f"
-        $MCS -nostdlib -target:exe -out:"$BUILD/core/probe/$name.exe" $CORE_REFS -r:"$BUILD/core/WxToken.dll" "$f"
-        runtimeconfig "$BUILD/core/probe/$name.runtimeconfig.json"
+    local src=$BUILD/samples tag md name path rest
+    rm -rf "$src" && mkdir -p "$src"
+    for tag in top csharp; do
+        md=$REPO/README.md
+        [ "$tag" = csharp ] && md=$HERE/README.md
+        python3 "$REPO/scripts/readme_samples.py" extract "$md" --lang csharp --strict --out "$src/$tag" >"$src/$tag.list"
+        while IFS=$'\t' read -r name path rest; do
+            name=readme_${tag}_$name
+            cp "$path" "$BUILD/mono/probe/$name.cs"
+            cp "$path" "$BUILD/core/probe/$name.cs"
+            $MCS -target:exe -out:"$BUILD/mono/probe/$name.exe" -r:"$BUILD/mono/WxToken.dll" -r:System.dll -r:System.Net.Http.dll "$path"
+            $MCS -nostdlib -target:exe -out:"$BUILD/core/probe/$name.exe" $CORE_REFS -r:"$BUILD/core/WxToken.dll" "$path"
+            runtimeconfig "$BUILD/core/probe/$name.runtimeconfig.json"
+        done <"$src/$tag.list"
     done
 }

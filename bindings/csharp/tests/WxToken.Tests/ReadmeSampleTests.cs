@@ -6,7 +6,7 @@ using NUnit.Framework;
 
 namespace WxToken.Tests
 {
-    // Every complete C# program in README.md and bindings/csharp/README.md (tools/readme_samples.py extracts them,
+    // Every complete C# program in README.md and bindings/csharp/README.md (scripts/readme_samples.py extracts them,
     // test.sh builds them as probe/readme_*.exe), run as a user would run it: against the fake WeChat, with
     // WX_APPID/WX_SECRET. The one that takes its mode from the environment runs in all three modes.
     [TestFixture]
