@@ -230,7 +230,8 @@ int32_t wx_token_register(const char *appid,
  * so binding-side caches drop the token); the engine keeps about 1.4 KiB per distinct appid
  * ever registered until the process exits.
  *
- * Returns WX_OK, WX_INVALID_ARGUMENT, or WX_UNKNOWN_APP (not registered).
+ * Returns WX_OK, WX_INVALID_ARGUMENT, WX_UNKNOWN_APP (not registered), or WX_PANIC for an
+ * internal bug.
  */
 int32_t wx_token_unregister(const char *appid);
 
@@ -279,13 +280,18 @@ int32_t wx_token_get_ex(const char *appid,
  * If it is still the cached token, it stops being handed out and a replacement is fetched
  * before this returns (one fetch, however many threads report the same token; concurrent
  * wx_token_get calls wait for it). If the cache has already moved on, nothing happens and
- * WX_OK is returned. With the "stable" endpoint, WeChat is first asked in normal mode; only
- * if it hands back the rejected token again is force_refresh used, within WeChat's limits
- * (one per 30 s, 20 per day), else WX_RATE_LIMITED is returned and the token stays in service.
+ * WX_OK is returned. A process with no cached token (say, restarted since it used `stale`)
+ * has the report judged against the shared store's record, or in client mode by the central
+ * server: replaced if it is still the fleet's token, else the current one is taken. With the
+ * "stable" endpoint, WeChat is first asked in normal mode; only if it hands back the rejected
+ * token again is force_refresh used, within WeChat's limits (one per 30 s, 20 per day), else
+ * WX_RATE_LIMITED is returned and the token stays in service.
  *
  * Replacements started this way are paced per app ("passive_refresh_interval_secs", 30 s;
  * "passive_refresh_daily_limit", 100 a day): beyond that WX_RATE_LIMITED is returned and the
- * token stays in service. In client mode the central server paces them instead.
+ * token stays in service. They are counted per process with the memory store, and for the
+ * whole fleet with a shared store, where only reports that do replace the token count
+ * (docs/STORES.md). In client mode the central server paces them instead.
  *
  * `stale_token == NULL` forces a refresh, under WeChat's forced-refresh limits (on either
  * endpoint).
@@ -386,8 +392,8 @@ const char *wx_status_name(int32_t status);
  * way in the parent's other threads (the child does not have them). The callback stays set
  * in a fork child.
  *
- * Returns WX_OK, or WX_INVALID_ARGUMENT if `min_level` is not one of WX_LEVEL_* (nothing is
- * changed then).
+ * Returns WX_OK, WX_INVALID_ARGUMENT if `min_level` is not one of WX_LEVEL_* (nothing is
+ * changed then), or WX_PANIC for an internal bug.
  */
 int32_t wx_set_event_callback(wx_event_fn fn,
                               void *user_data,

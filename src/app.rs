@@ -112,7 +112,7 @@ struct State {
     config_epoch: u64,
 }
 
-/// [abi] A rejected token, and the fork epoch of the process where it was reported.
+/// A rejected token, and the fork epoch of the process where it was reported.
 struct Rejected {
     token: Box<str>,
     epoch: u64,
@@ -192,6 +192,8 @@ enum Report {
         /// stable_token handed back the token already cached.
         renewed: bool,
     },
+    /// A passive refresh refused by the fleet's pace, told like the process's own pace.
+    Limited(Error),
     Failed {
         error: Error,
         /// When the engine may try again; `None` when the error says so itself.
@@ -472,11 +474,16 @@ impl App {
                     // Nothing cached here (a worker restarted between using a token and
                     // learning it was rejected): with a shared store, the report is judged
                     // against the store's record by the flight below (Need::Replace), which
-                    // replaces it if it is `stale` and otherwise just installs it.
-                    None if matches!(self.config.load().options.store, StoreSpec::Shared(_)) => {}
+                    // replaces it if it is `stale` and otherwise just installs it. In client
+                    // mode the central server is the fleet's store: the report goes to it, and
+                    // it judges it against its current token the same way.
+                    None if {
+                        let options = &self.config.load().options;
+                        matches!(options.store, StoreSpec::Shared(_)) || options.central.is_some()
+                    } => {}
                     _ => return Ok(()),
                 }
-                // [abi] #11 item 2: a report that would start a fetch is paced.
+                // #11 item 2: a report that would start a fetch is paced.
                 if let Err(e) = self.pace_passive_refresh() {
                     drop(st);
                     return Err(self.passive_refresh_limited(e));
@@ -506,13 +513,16 @@ impl App {
         }
     }
 
-    /// [abi] Takes one of the passive refresh's slots (#11 item 2), for a report that is about
+    /// Takes one of the passive refresh's slots (#11 item 2), for a report that is about
     /// to start a fetch; beyond the pace the caller leaves the token in service. Client mode
     /// leaves this to the central server, which may already hold a newer token and then
-    /// answers without a fetch. Called with `state` held.
+    /// answers without a fetch. A shared store keeps the same pace for the whole fleet, under
+    /// the lease and only when a fetch would follow (`source::pace_replacement`): a report the
+    /// store answers with a newer token spends nothing. Called with `state` held.
     fn pace_passive_refresh(&self) -> Result<(), Error> {
         let config = self.config.load();
-        if config.options.central.is_some() {
+        if config.options.central.is_some() || matches!(config.options.store, StoreSpec::Shared(_))
+        {
             return Ok(());
         }
         self.passive
@@ -690,7 +700,7 @@ impl App {
                     st.rejected = None;
                     st.not_before = None;
                     st.synced_at = Some(now);
-                    let from_upstream = !got.from_store;
+                    let (from_upstream, paced) = (!got.from_store, got.paced);
                     let token = self.install(got.fetched, got.requested_at);
                     if from_upstream {
                         report = Report::Fetched {
@@ -703,11 +713,16 @@ impl App {
                         // plain get is served the token WeChat calls current (#11 item 4).
                         Some(e) if matches!(reason, Reason::Invalidated | Reason::Forced) => {
                             // WeChat handed back the token a caller saw rejected, and the
-                            // forced refresh that would replace it is beyond WeChat's limits.
-                            report = Report::Failed {
-                                error: e.clone(),
-                                retry_in: None,
-                                serving: Some(token),
+                            // forced refresh that would replace it is beyond WeChat's limits;
+                            // or the fleet's pace of passive refreshes refused the fetch.
+                            report = if paced {
+                                Report::Limited(e.clone())
+                            } else {
+                                Report::Failed {
+                                    error: e.clone(),
+                                    retry_in: None,
+                                    serving: Some(token),
+                                }
                             };
                             (Err(e.clone()), Some(e))
                         }
@@ -728,7 +743,7 @@ impl App {
                 Outcome::Failed(e) => {
                     self.counters.failure(&e);
                     if reason != Reason::Background {
-                        // [abi] #11 item 4: the report died with its flight; a later plain
+                        // #11 item 4: the report died with its flight; a later plain
                         // get must not chase a forced refresh for it (RATE_LIMITED).
                         st.rejected = None;
                     }
@@ -784,6 +799,7 @@ impl App {
     fn report(&self, report: Report, reason: Reason) {
         match report {
             Report::Quiet => {}
+            Report::Limited(e) => drop(self.passive_refresh_limited(e)),
             Report::Fetched { token, renewed } => events::emit(
                 Level::Info,
                 &self.appid,
@@ -903,7 +919,7 @@ impl App {
                     .timed(|| upstream::fetch_central(&self.appid, &config.options, central, call))
             };
             return match fetch(call) {
-                // [abi] The server refused the refresh within its limits: like a local
+                // The server refused the refresh within its limits: like a local
                 // refusal, only the reporter learns it, and the server's current token (a
                 // plain get) goes back into service instead of a cooldown of RATE_LIMITED.
                 Err(refused) if refused.status() == Status::RateLimited => {

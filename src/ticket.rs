@@ -480,11 +480,19 @@ impl TicketCell {
                         st.renewed = false;
                     }
                     let from_upstream = !got.from_store;
+                    // The fleet's pace refused the replacement: the reported ticket stays in
+                    // service, and only its reporter learns it was refused.
+                    let refused = got
+                        .refused
+                        .clone()
+                        .filter(|_| reason == Reason::Invalidated);
                     let t = self.install(got);
                     if from_upstream {
                         fetched_event = Some((t.clone(), same));
                     }
-                    if t.is_usable(now) {
+                    if let Some(e) = refused {
+                        (Err(e), None)
+                    } else if t.is_usable(now) {
                         (Ok(t), None)
                     } else {
                         // WeChat keeps handing back a ticket its first sighting says has

@@ -261,8 +261,9 @@ pub fn fetch_ticket(
 
 /// One request to the central wx-tokend servers (their API: docs/openapi/wx-tokend.yaml),
 /// failing over between them: a server that cannot be reached, or that answers with a
-/// failure of its own (HTTP 5xx other than 502, which relays WeChat's answer), is passed over
-/// at once for the next one; the one that answers is tried first next time.
+/// failure of its own (HTTP 5xx, except a 502 relaying a WeChat errcode, which every server
+/// would repeat), is passed over at once for the next one; the one that answers is tried first
+/// next time.
 pub fn fetch_central(
     appid: &str,
     options: &Options,
@@ -394,6 +395,17 @@ fn central_once(
     match status {
         200..=299 => Attempt::Answered(parse_credential(&body, field)),
         500 | 501 | 503..=599 => Attempt::Unavailable(central_error(status, &body, label, call)),
+        // A 502 relays WeChat's own answer (an errcode), which another server would repeat;
+        // but one saying the server could not reach WeChat, or could not understand it, is
+        // that server's trouble (its egress, its proxy): the next server may well get through.
+        502 => {
+            let e = central_error(status, &body, label, call);
+            if e.status() == Status::WechatError {
+                Attempt::Answered(Err(e))
+            } else {
+                Attempt::Unavailable(e)
+            }
+        }
         _ => Attempt::Answered(Err(central_error(status, &body, label, call))),
     }
 }
