@@ -14,6 +14,9 @@
 //! With `--hold-ms N` it then stays up N ms (refreshing in the background) and prints the token
 //! it hands out at the end.
 //!
+//! With `--ticket KIND` ("jsapi", "wx_card", "agent_config") every get (and report) is of that
+//! JS-SDK ticket instead of the token (`wx_token::ticket`, `wx_token::ticket_invalidate`).
+//!
 //! With `--serve-ms N --check BASE` it instead serves like a worker for N ms: every
 //! `--interval-ms` (200) it gets a token and calls the fake's business API at BASE with it, and
 //! prints one line per change of what it sees, `<ms since start> tok <fingerprint>`,
@@ -34,6 +37,7 @@ struct Args {
     serve_ms: u64,
     interval_ms: u64,
     check: Option<String>,
+    ticket: Option<String>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -48,6 +52,7 @@ fn parse() -> Result<Args, String> {
         serve_ms: 0,
         interval_ms: 200,
         check: None,
+        ticket: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -69,6 +74,7 @@ fn parse() -> Result<Args, String> {
                     .map_err(|_| "--interval-ms takes a number")?
             }
             "--check" => a.check = Some(value()?),
+            "--ticket" => a.ticket = Some(value()?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -98,8 +104,15 @@ fn main() {
         wx_token::shutdown();
         std::process::exit(0);
     }
+    let get = {
+        let ticket = args.ticket.clone();
+        move |appid: &str| match &ticket {
+            Some(kind) => wx_token::ticket(appid, kind).map(|t| t.access_token),
+            None => wx_token::get(appid),
+        }
+    };
     let rejected = match args.report_rejected {
-        true => match wx_token::get(&args.appid) {
+        true => match get(&args.appid) {
             Ok(t) => Some(t),
             Err(e) => {
                 eprintln!("store_peer: first get: {e}");
@@ -121,11 +134,15 @@ fn main() {
     let workers: Vec<_> = (0..args.threads)
         .map(|_| {
             let (appid, stale) = (args.appid.clone(), rejected.clone());
+            let (get, ticket) = (get.clone(), args.ticket.clone());
             std::thread::spawn(move || -> Result<String, wx_token::Error> {
                 if let Some(stale) = stale {
-                    wx_token::invalidate(&appid, Some(&stale))?;
+                    match &ticket {
+                        Some(kind) => wx_token::ticket_invalidate(&appid, kind, &stale)?,
+                        None => wx_token::invalidate(&appid, Some(&stale))?,
+                    }
                 }
-                wx_token::get(&appid)
+                get(&appid)
             })
         })
         .collect();
@@ -146,7 +163,7 @@ fn main() {
     if args.hold_ms > 0 && !failed {
         // Stay up while the background refresher works, then show what is handed out now.
         std::thread::sleep(Duration::from_millis(args.hold_ms));
-        match wx_token::get(&args.appid) {
+        match get(&args.appid) {
             Ok(token) => println!("{}", fingerprint(&token)),
             Err(e) => {
                 eprintln!("store_peer: get after holding: {e}");

@@ -107,6 +107,22 @@ extern "C" {
 #define WX_LEVEL_ERROR 3
 
 /**
+ * The longest JSON wx_jssdk_config returns (its fields are bounded: ids, agentid, time,
+ * nonce, signature).
+ */
+#define WX_JSSDK_CONFIG_MAX_LEN 512
+
+/**
+ * Length of a signature in hex (SHA-1); a signature buffer needs WX_SIGNATURE_LEN + 1 bytes.
+ */
+#define WX_SIGNATURE_LEN 40
+
+/**
+ * The most values wx_card_signature takes (WeChat's cardSign uses up to 7).
+ */
+#define WX_CARD_MAX_VALUES 64
+
+/**
  * Something an operator should know, passed to the wx_set_event_callback callback. Every
  * pointer is valid, NUL-terminated UTF-8 for the duration of the call only: copy what you keep.
  * No event ever contains an AppSecret, a central key or a whole token (a token is named by
@@ -126,7 +142,9 @@ typedef struct wx_event {
    * (warn: status and errcode say why, the message says when it is retried and how long
    * the current token stays in service), "token_expired" (error: the token expired with no
    * replacement; once per expiry), "store_unavailable" (warn), "store_recovered" (info),
-   * "fallback_fetch" (warn). New kinds may be added; treat unknown ones by their level.
+   * "fallback_fetch" (warn), "ticket_fetched" (info: a JS-SDK ticket was fetched; the
+   * message names its kind, and a failed ticket fetch is a "refresh_failed" naming it too).
+   * New kinds may be added; treat unknown ones by their level.
    */
   const char *kind;
   /**
@@ -154,8 +172,13 @@ typedef void (*wx_event_fn)(void *user_data,
  *
  * `appid` is a required NUL-terminated UTF-8 string; so is `secret`, except in client mode
  * (the "central" option), where it may be NULL: the central server holds it. `options_json` may be NULL
- * or a JSON object with any of: "api_base" (default "https://api.weixin.qq.com"; http:// only
- * for loopback hosts), "endpoint" ("stable", the default, or "classic"), "refresh_ahead_secs"
+ * or a JSON object with any of: "api_base" (default "https://api.weixin.qq.com", or
+ * "https://qyapi.weixin.qq.com" for WeCom; http:// only for loopback hosts), "endpoint"
+ * ("stable", the default, or "classic"; mp only), "platform" ("mp", the default: an Official
+ * Account or Mini Program whose appid is `appid`; or "wecom": `appid` is then a label of one
+ * WeCom corp secret, e.g. "acme.contacts", and tokens come from GET /cgi-bin/gettoken) with,
+ * for "wecom", "corpid" (required) and "agentid" (an integer, the app's agentid; needed for
+ * "agent_config" tickets and wx.agentConfig), "refresh_ahead_secs"
  * (300), "timeout_ms" (5000), "retry_min_ms" (500), "retry_max_ms" (60000),
  * "error_cooldown_ms" (30000), and for sharing one token between processes and hosts:
  * "store" ("memory", the default; "file:/abs/dir"; "redis://[user:pass@]host:port/db" or
@@ -207,7 +230,8 @@ int32_t wx_token_register(const char *appid,
  * so binding-side caches drop the token); the engine keeps about 1.4 KiB per distinct appid
  * ever registered until the process exits.
  *
- * Returns WX_OK, WX_INVALID_ARGUMENT, or WX_UNKNOWN_APP (not registered).
+ * Returns WX_OK, WX_INVALID_ARGUMENT, WX_UNKNOWN_APP (not registered), or WX_PANIC for an
+ * internal bug.
  */
 int32_t wx_token_unregister(const char *appid);
 
@@ -382,6 +406,118 @@ int32_t wx_set_event_callback(wx_event_fn fn,
  * Bindings read it to check that they expose every option.
  */
 const char *wx_token_options_schema(void);
+
+/**
+ * The JS-SDK signature WeChat's wx.config (and WeCom's wx.config and wx.agentConfig) checks:
+ * lowercase hex `sha1("jsapi_ticket=" ticket "&noncestr=" noncestr "&timestamp=" timestamp
+ * "&url=" url)`, with the values raw (no URL-encoding) and `url` cut at its first '#'. Pure:
+ * no I/O, no registration needed. Most callers want wx_jssdk_config, which also picks the
+ * ticket, a nonce and the time.
+ *
+ * `out_hex` receives WX_SIGNATURE_LEN (40) hex digits and a NUL; `out_len` is its size in
+ * bytes (at least 41). Nothing is written unless WX_OK is returned.
+ *
+ * Returns WX_OK; WX_INVALID_ARGUMENT for a NULL or non-UTF-8 argument or a NULL `out_hex`;
+ * WX_BUFFER_TOO_SMALL if `out_len` < 41; WX_PANIC for an internal bug.
+ */
+int32_t wx_jssdk_signature(const char *ticket,
+                           const char *noncestr,
+                           const char *timestamp,
+                           const char *url,
+                           char *out_hex,
+                           size_t out_len);
+
+/**
+ * WeChat's cardSign for card pages: lowercase hex SHA-1 of `values` (the api_ticket of
+ * wx_ticket_get(id, "wx_card"), timestamp, card_id, code, openid, nonce_str, ... whichever
+ * the page uses) sorted lexicographically by their bytes and concatenated without separators.
+ * `values` is an array of `count` NUL-terminated UTF-8 strings (1 to WX_CARD_MAX_VALUES).
+ *
+ * `out_hex` receives 40 hex digits and a NUL; `out_len` is its size (at least 41). Nothing is
+ * written unless WX_OK is returned.
+ *
+ * Returns WX_OK; WX_INVALID_ARGUMENT for a NULL `values` or element, a non-UTF-8 value,
+ * `count` of 0 or above WX_CARD_MAX_VALUES, or a NULL `out_hex`; WX_BUFFER_TOO_SMALL if
+ * `out_len` < 41; WX_PANIC for an internal bug.
+ */
+int32_t wx_card_signature(const char *const *values,
+                          size_t count,
+                          char *out_hex,
+                          size_t out_len);
+
+/**
+ * Copies a valid JS-SDK ticket of `kind` for `appid` into `buf`, NUL-terminated: for an mp
+ * app "jsapi" (GET /cgi-bin/ticket/getticket?type=jsapi) or "wx_card" (type=wx_card, the
+ * card api_ticket for wx_card_signature); for a WeCom id "jsapi" (the corp ticket, GET
+ * /cgi-bin/get_jsapi_ticket) or "agent_config" (the agent ticket, GET
+ * /cgi-bin/ticket/get?type=agent_config).
+ *
+ * Tickets have the token's guarantees: one fetch at a time per (app, kind) across threads,
+ * shared through the app's store across processes and hosts, refreshed ahead by the library,
+ * failures answered from a backoff (transient) or cooldown (terminal). A ticket's lifetime
+ * counts from when that ticket was first seen: WeChat hands a ticket asked for while it is
+ * valid back with a full expires_in, which never extends it. The ticket is fetched with the
+ * app's access token; if WeChat answers 40001, 42001 or 40014, that token is passively
+ * refreshed (as by wx_token_invalidate) and the ticket asked for once more. WeCom's limits
+ * (400 corp tickets an hour per corp, 100 agent tickets an hour per app) are kept locally.
+ *
+ * Same `(buf, buf_len, out_len)` convention as wx_token_get; a ticket is at most
+ * WX_TOKEN_MAX_LEN bytes.
+ *
+ * Returns WX_OK, WX_BUFFER_TOO_SMALL, WX_INVALID_ARGUMENT (a bad argument, or a kind the
+ * app's platform does not have), WX_UNKNOWN_APP, WX_RATE_LIMITED (WeCom's hourly ticket limit
+ * reached in this process), or the error of the fetch (of the ticket, or of the token it
+ * needs): WX_WECHAT_ERROR, WX_NETWORK, WX_PROTOCOL, WX_STORE; WX_PANIC for an internal bug.
+ */
+int32_t wx_ticket_get(const char *appid,
+                      const char *kind,
+                      char *buf,
+                      size_t buf_len,
+                      size_t *out_len);
+
+/**
+ * A page's wx.config (or wx.agentConfig) failed with "invalid signature", and the server
+ * suspects the ticket: if `stale_ticket` is still the cached ticket of `kind`, it is
+ * withdrawn and replaced by one fetch, however many callers report it; if the cache has moved
+ * on, nothing happens (compare-and-invalidate). WeChat may hand back the same ticket (it
+ * calls it valid): then it stays in service. A signature also fails for a `url` that is not
+ * the page's exact URL (before '#'), which no new ticket cures. Reports that would start a
+ * fetch are paced by "passive_refresh_interval_secs" and "passive_refresh_daily_limit", per
+ * ticket kind. In client mode the report goes to the central server.
+ *
+ * Returns WX_OK (replaced, or nothing to do); WX_INVALID_ARGUMENT (NULL or bad arguments,
+ * `stale_ticket` included); WX_UNKNOWN_APP; WX_RATE_LIMITED (refused by the pacing, or by
+ * WeCom's hourly limit; the current ticket stays in service); or the replacement's error:
+ * WX_WECHAT_ERROR, WX_NETWORK, WX_PROTOCOL, WX_STORE; WX_PANIC for an internal bug.
+ */
+int32_t wx_ticket_invalidate(const char *appid,
+                             const char *kind,
+                             const char *stale_ticket);
+
+/**
+ * Copies into `buf`, NUL-terminated, the JSON a page passes to wx.config (`kind` "jsapi":
+ * {"appId", "timestamp", "nonceStr", "signature"}, where appId is the appid, or for a WeCom
+ * id its corpid) or to WeCom's wx.agentConfig (`kind` "agent_config": {"corpid", "agentid",
+ * "timestamp", "nonceStr", "signature"}, agentid from the "agentid" option). Every call uses
+ * a fresh 16-character nonce from the OS's CSPRNG and the current time (seconds, as a
+ * string), and signs `url` (the page's full URL; cut at '#') with the current ticket of
+ * `kind` (see wx_ticket_get). Add your own "jsApiList" (and "debug", "beta") to the object.
+ *
+ * Same `(buf, buf_len, out_len)` convention as wx_token_get; the URL is not in the JSON, so
+ * WX_JSSDK_CONFIG_MAX_LEN + 1 bytes always fit.
+ *
+ * Returns WX_OK, WX_BUFFER_TOO_SMALL, WX_INVALID_ARGUMENT (bad arguments, an empty `url` or
+ * one with control characters, "wx_card" (use wx_card_signature), or "agent_config" without
+ * the "agentid" option), WX_UNKNOWN_APP, or what wx_ticket_get returns for the ticket:
+ * WX_RATE_LIMITED, WX_WECHAT_ERROR, WX_NETWORK, WX_PROTOCOL, WX_STORE; WX_PANIC for an
+ * internal bug.
+ */
+int32_t wx_jssdk_config(const char *appid,
+                        const char *kind,
+                        const char *url,
+                        char *buf,
+                        size_t buf_len,
+                        size_t *out_len);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::options::Options;
 use crate::secret::Secret;
 use crate::status::Status;
+use crate::ticket::TicketKind;
 use crate::token::Token;
 use crate::{fork, refresher, registry};
 
@@ -188,6 +189,56 @@ pub fn invalidate(appid: &str, stale_token: Option<&str>) -> Result<(), Error> {
 /// invalidation, new secret). It lives as long as the process.
 pub fn generation_counter(appid: &str) -> Result<&'static AtomicU64, Error> {
     Ok(app(appid)?.generation_counter())
+}
+
+/// Runs `f` on a usable JS-SDK ticket of `kind` ("jsapi", "wx_card" for mp; "jsapi",
+/// "agent_config" for WeCom) for `appid`: the cached one without I/O, or one fetched now (a
+/// single fetch shared by all concurrent callers, and through a shared store by the fleet).
+pub fn with_ticket<R>(
+    appid: &str,
+    kind: &str,
+    f: impl FnOnce(&crate::token::Token) -> R,
+) -> Result<R, Error> {
+    refresher::ensure_running();
+    let app = app(appid)?;
+    let kind = TicketKind::parse(kind, &app.config().options.platform)?;
+    app.tickets().cell(kind).with_ticket(app, f)
+}
+
+/// A ticket as `TokenInfo` (its `access_token` holds the ticket).
+pub fn ticket(appid: &str, kind: &str) -> Result<TokenInfo, Error> {
+    with_ticket(appid, kind, TokenInfo::of)
+}
+
+/// A page's wx.config failed with "invalid signature" for `stale`: compare-and-invalidate,
+/// like `invalidate` for tokens (see `TicketCell::invalidate`).
+pub fn ticket_invalidate(appid: &str, kind: &str, stale: &str) -> Result<(), Error> {
+    refresher::ensure_running();
+    let app = app(appid)?;
+    let kind = TicketKind::parse(kind, &app.config().options.platform)?;
+    app.tickets().cell(kind).invalidate(app, stale)
+}
+
+/// The JSON for `wx.config` ("jsapi") or WeCom's `wx.agentConfig` ("agent_config") of the
+/// page at `url`: {"appId" (mp: the appid; WeCom: the corpid) | "corpid" + "agentid",
+/// "timestamp", "nonceStr", "signature"}, with a fresh CSPRNG nonce and the current time.
+pub fn jssdk_config(appid: &str, kind: &str, url: &str) -> Result<String, Error> {
+    if url.is_empty() || url.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "url must be the page's full URL, without control characters",
+        ));
+    }
+    refresher::ensure_running();
+    let app = app(appid)?;
+    let config = app.config();
+    let kind = TicketKind::parse(kind, &config.options.platform)?;
+    // Checked before any fetch: a wx_card or agent_config without agentid never costs a call.
+    crate::ticket::config_json(&config.options, appid, kind, "-", url)?;
+    let ticket = app
+        .tickets()
+        .cell(kind)
+        .with_ticket(app, |t| t.value().to_owned())?;
+    crate::ticket::config_json(&config.options, appid, kind, &ticket, url)
 }
 
 /// Stops background refreshing and waits for refreshes in progress. Safe to call more than

@@ -16,7 +16,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use crate::error::Error;
 use crate::events::{self, Level, kind};
 use crate::fork;
-use crate::options::{Endpoint, Options};
+use crate::options::Options;
 use crate::pacing::{Failure, ForceLimiter, PassiveLimiter};
 use crate::refresher;
 use crate::secret::Secret;
@@ -45,6 +45,7 @@ impl AppConfig {
     fn same_upstream(&self, other: &AppConfig) -> bool {
         self.secret == other.secret
             && self.options.api_base == other.options.api_base
+            && self.options.platform == other.options.platform
             && self.options.endpoint == other.options.endpoint
             && self.options.store == other.options.store
             && self.options.central == other.options.central
@@ -75,6 +76,9 @@ pub struct App {
     pub(crate) queue_mark: refresher::QueueMark,
     /// SCALE: an inline copy of `current` for `wx_token_get`'s cached path; changed with it.
     cell: TokenCell,
+    /// The app's JS-SDK tickets (#13), each with this same machinery, fetched with its token;
+    /// made on first use (an app that never asks for a ticket pays one pointer), never freed.
+    tickets: std::sync::atomic::AtomicPtr<crate::ticket::Tickets>,
 }
 
 #[derive(Default)]
@@ -82,6 +86,9 @@ struct State {
     /// The fork epoch of the fetch in progress. A flight inherited from the parent across
     /// `fork()` has an older epoch: its thread does not exist here, so it is ignored.
     flight: Option<u64>,
+    /// The flight was claimed by the refresher (`claim_refresh`), so `run_claimed_refresh`
+    /// flies it; a flight a caller started is never flown twice.
+    claimed: bool,
     /// Flights completed so far; waiters compare it to learn that theirs has landed.
     completed: u64,
     /// The failure of the latest completed flight, shared with everyone who waited on it.
@@ -165,6 +172,7 @@ impl Drop for LandOnUnwind<'_> {
     fn drop(&mut self) {
         let mut st = self.0.state.lock_ok();
         st.flight = None;
+        st.claimed = false;
         st.completed += 1;
         st.last_error = Some(Error::new(
             Status::Panic,
@@ -222,6 +230,7 @@ impl App {
             expiry_reported: AtomicU64::new(0),
             queue_mark: refresher::QueueMark::default(),
             cell: TokenCell::new(appid),
+            tickets: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
         }))
     }
 
@@ -267,6 +276,7 @@ impl App {
         };
         self.config.store(Arc::new(retired));
         drop(st);
+        self.tickets_if_any().into_iter().for_each(|t| t.reset());
         // Waiters on a flight of this app see it unregistered when they wake.
         self.done.notify_all();
     }
@@ -329,7 +339,45 @@ impl App {
         }
         self.cell.set_registered(true);
         drop(st);
+        if reset {
+            self.tickets_if_any().into_iter().for_each(|t| t.reset());
+        }
         refresher::schedule(self);
+    }
+
+    pub fn config(&self) -> Arc<AppConfig> {
+        self.config.load_full()
+    }
+
+    /// The app's ticket cells, made on first use.
+    pub fn tickets(&self) -> &'static crate::ticket::Tickets {
+        if let Some(t) = self.tickets_if_any() {
+            return t;
+        }
+        // Made under `state`, which fork() holds: no cell appears (and is locked) between this
+        // app's fork_lock and the fork, where the child would inherit its lock held.
+        let _st = self.state.lock_ok();
+        let fresh = Box::into_raw(Box::default());
+        match self.tickets.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: published once, never freed.
+            Ok(_) => unsafe { &*fresh },
+            Err(existing) => {
+                // SAFETY: `fresh` was never shared; `existing` is published and never freed.
+                drop(unsafe { Box::from_raw(fresh) });
+                unsafe { &*existing }
+            }
+        }
+    }
+
+    /// The app's ticket cells if any ticket was ever asked for.
+    pub fn tickets_if_any(&self) -> Option<&'static crate::ticket::Tickets> {
+        // SAFETY: null, or published by `tickets` and never freed.
+        unsafe { self.tickets.load(Ordering::Acquire).as_ref() }
     }
 
     /// Runs `f` on a usable token: the cached one without I/O, else after a (shared) fetch.
@@ -499,9 +547,26 @@ impl App {
     /// point of a usable token, pushed back by any backoff. Nothing while a fetch is in
     /// flight (its landing wakes the refresher) or once the token has expired (then callers
     /// fetch on demand, under the same backoff).
+    /// With its tickets (#13): the earliest of the token's and each ticket's due instant, so
+    /// the refresher's one queue entry per app serves all of them.
     pub fn next_due(&self) -> Option<Instant> {
         let st = self.state.lock_ok();
-        self.due_locked(&st)
+        let token = self.due_locked(&st);
+        drop(st);
+        if !self.is_registered() {
+            return None;
+        }
+        self.tickets_if_any()
+            .into_iter()
+            .flat_map(|t| t.cells())
+            .filter_map(|c| c.next_due(self))
+            .chain(token)
+            .min()
+    }
+
+    /// `&'static self` for the refresher, which queues apps by reference.
+    pub(crate) fn schedule_refresh(&self) {
+        refresher::schedule(self.leaked());
     }
 
     fn due_locked(&self, st: &State) -> Option<Instant> {
@@ -540,21 +605,38 @@ impl App {
     /// a worker thread that calls `run_claimed_refresh`. SCALE: reads the clock itself, after
     /// computing the due instant, since a due instant may be "now" (a shared store never
     /// synced).
+    /// Claims every refresh of this app that is due now (the token's, its tickets'); `true`
+    /// if any was, and then `run_claimed_refresh` runs them.
     pub fn claim_refresh(&self) -> bool {
+        let now = Instant::now();
         let mut st = self.state.lock_ok();
-        match self.due_locked(&st) {
-            Some(due) if due <= Instant::now() => {
+        let token = match self.due_locked(&st) {
+            Some(due) if due <= now => {
                 st.flight = Some(fork::epoch());
+                st.claimed = true;
                 true
             }
             _ => false,
+        };
+        drop(st);
+        let mut any = token;
+        if self.is_registered() {
+            for c in self.tickets_if_any().into_iter().flat_map(|t| t.cells()) {
+                any |= c.claim_refresh(self, now);
+            }
         }
+        any
     }
 
     pub fn run_claimed_refresh(&self) {
-        let st = self.state.lock_ok();
-        if st.flight_live() {
+        let mut st = self.state.lock_ok();
+        if st.flight_live() && std::mem::take(&mut st.claimed) {
             let _ = self.fly(st, Reason::Background);
+        } else {
+            drop(st);
+        }
+        for c in self.tickets_if_any().into_iter().flat_map(|t| t.cells()) {
+            c.run_claimed_refresh(self);
         }
     }
 
@@ -588,6 +670,7 @@ impl App {
             counters: &self.counters,
             health: &self.store_health,
             held,
+            sticky: false,
         };
         let outcome = source::obtain(&cx, need, |mode| {
             self.fetch_fresh(&config, force_first, rejected.as_deref(), mode)
@@ -849,7 +932,7 @@ impl App {
                 other => other.map(|fetched| Obtained::fetched(fetched, requested_at)),
             };
         }
-        let stable = config.options.endpoint == Endpoint::Stable;
+        let stable = config.options.can_force();
         // Without the store (a fallback fetch), a forced refresh would end the token the rest
         // of the fleet is using: only normal mode, which hands back the current token.
         let may_force = mode == Mode::Leased;
@@ -930,6 +1013,9 @@ impl App {
         fork::hold(self.force.lock_ok());
         fork::hold(self.passive.lock_ok());
         self.counters.fork_lock();
+        if let Some(t) = self.tickets_if_any() {
+            t.fork_lock();
+        }
     }
 
     pub fn stats(&self) -> AppStats {

@@ -16,6 +16,8 @@ pub struct Error {
     message: Arc<str>,
     /// WeChat's own errmsg, verbatim after sanitising, when WeChat answered one.
     wechat_errmsg: Option<Arc<str>>,
+    /// How a WeChat errcode is treated (mp and WeCom read some codes differently).
+    class: Class,
 }
 
 impl Error {
@@ -25,11 +27,27 @@ impl Error {
             errcode: 0,
             message: Arc::from(message.into()),
             wechat_errmsg: None,
+            class: Class::Terminal,
         }
     }
 
+    /// An errcode of an Official Account / Mini Program API (api.weixin.qq.com).
     pub fn wechat(errcode: i32, errmsg: &str) -> Error {
-        let hint = match classify(errcode) {
+        Error::wechat_classed(errcode, errmsg, classify(errcode))
+    }
+
+    /// An errcode of a WeCom API (qyapi.weixin.qq.com): see `classify_wecom`.
+    pub fn wecom(errcode: i32, errmsg: &str) -> Error {
+        Error::wechat_classed(errcode, errmsg, classify_wecom(errcode))
+    }
+
+    /// The same WeChat error with its errmsg replaced (scrubbed), its class kept.
+    pub fn with_wechat_errmsg(&self, errmsg: &str) -> Error {
+        Error::wechat_classed(self.errcode, errmsg, self.class)
+    }
+
+    fn wechat_classed(errcode: i32, errmsg: &str, class: Class) -> Error {
+        let hint = match class {
             Class::Transient => " (transient; retried with backoff)",
             Class::Terminal => {
                 " (not retried until the cooldown ends; check the app's configuration)"
@@ -40,6 +58,7 @@ impl Error {
             errcode,
             message: Arc::from(format!("WeChat errcode {errcode}: {errmsg}{hint}")),
             wechat_errmsg: Some(Arc::from(errmsg)),
+            class,
         }
     }
 
@@ -51,6 +70,7 @@ impl Error {
             errcode,
             message: Arc::from(message.into()),
             wechat_errmsg: None,
+            class: classify(errcode),
         }
     }
 
@@ -80,7 +100,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self.status {
             Status::Network => true,
-            Status::WechatError => classify(self.errcode) == Class::Transient,
+            Status::WechatError => self.class == Class::Transient,
             _ => false,
         }
     }
@@ -122,6 +142,17 @@ pub fn classify(errcode: i32) -> Class {
     }
 }
 
+/// WeCom reads some codes otherwise: 45009 and 45033 are its frequency and concurrency limits
+/// (back off briefly), not mp's daily quota. Its gettoken's 40001/40091 (bad secret), 40013
+/// (bad corpid), 60020 (untrusted IP) and 48002 (API not allowed for this secret) are
+/// terminal, like every code not listed.
+pub fn classify_wecom(errcode: i32) -> Class {
+    match errcode {
+        -1 | 45009 | 45033 => Class::Transient,
+        _ => Class::Terminal,
+    }
+}
+
 /// Errcodes a business API answers when the token it was given is no longer valid; a caller
 /// seeing one of these should pass the token to `invalidate` and retry once.
 pub const TOKEN_REJECTED_ERRCODES: [i32; 3] = [40001, 42001, 40014];
@@ -142,6 +173,17 @@ mod tests {
             assert!(Error::wechat(code, "x").is_transient(), "{code}");
         }
         assert!(Error::new(Status::Network, "x").is_transient());
+        for code in [45009, 45033, -1] {
+            assert!(Error::wecom(code, "x").is_transient(), "{code}");
+            assert!(
+                Error::wecom(code, "x")
+                    .with_wechat_errmsg("y")
+                    .is_transient()
+            );
+        }
+        for code in [40001, 40091, 40013, 60020, 48002, 40014] {
+            assert!(!Error::wecom(code, "x").is_transient(), "{code}");
+        }
         assert!(!Error::new(Status::Protocol, "x").is_transient());
     }
 

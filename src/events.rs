@@ -53,6 +53,10 @@ impl Level {
 pub mod kind {
     /// info: a token was fetched from upstream (WeChat or the central server).
     pub const TOKEN_FETCHED: &str = "token_fetched";
+    /// info: a JS-SDK ticket was fetched from upstream (WeChat or the central server); the
+    /// message names its kind and says whether WeChat handed back the same ticket. A failed
+    /// ticket fetch is a `refresh_failed` whose message names the ticket kind.
+    pub const TICKET_FETCHED: &str = "ticket_fetched";
     /// warn: a fetch failed; the message says when it is retried. The old token may still serve.
     pub const REFRESH_FAILED: &str = "refresh_failed";
     /// error: the token expired and no replacement could be had.

@@ -10,6 +10,23 @@ use crate::secret::Secret;
 use crate::store::{RedisTls, StoreSpec};
 
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
+/// WeCom's API, the default `api_base` of `"platform": "wecom"`.
+pub const DEFAULT_WECOM_API_BASE: &str = "https://qyapi.weixin.qq.com";
+
+/// Which WeChat platform an id belongs to (#13).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Platform {
+    /// An Official Account or Mini Program: the id is its appid.
+    Mp,
+    /// WeCom (企业微信): the id is a label of one corp secret (each self-built app, contacts
+    /// sync, ... has its own token), e.g. "acme.contacts".
+    Wecom {
+        corpid: String,
+        /// The app's agentid, for wx.agentConfig (agent_config tickets); `None` for secrets
+        /// that are not an app's.
+        agentid: Option<u64>,
+    },
+}
 pub const DEFAULT_STORE_PREFIX: &str = "wx_token:";
 
 /// Which WeChat token API to call.
@@ -28,6 +45,7 @@ pub struct Options {
     /// Scheme, host and optional port and path prefix, without a trailing slash.
     pub api_base: String,
     pub endpoint: Endpoint,
+    pub platform: Platform,
     pub refresh_ahead: Duration,
     pub timeout: Duration,
     /// First backoff delay after a transient failure; doubles per failure up to `retry_max`.
@@ -105,6 +123,7 @@ impl Default for Options {
         Options {
             api_base: DEFAULT_API_BASE.to_owned(),
             endpoint: Endpoint::Stable,
+            platform: Platform::Mp,
             refresh_ahead: Duration::from_secs(300),
             timeout: Duration::from_millis(5000),
             retry_min: Duration::from_millis(500),
@@ -154,6 +173,18 @@ impl CentralUrls {
 }
 
 impl Options {
+    /// Whether a fetch may end the token other processes use, so that nothing is fetched
+    /// outside the store's lease: the classic endpoint always mints; WeCom's gettoken is
+    /// documented both ways, so it is treated as if it did.
+    pub fn fetch_may_end_others(&self) -> bool {
+        self.endpoint == Endpoint::Classic || self.platform != Platform::Mp
+    }
+
+    /// Whether stable_token's force_refresh exists for this app (mp with the stable endpoint).
+    pub fn can_force(&self) -> bool {
+        self.endpoint == Endpoint::Stable && self.platform == Platform::Mp
+    }
+
     /// Parses and validates `json` (`None` or blank means all defaults). Unknown keys are an
     /// error, so that a typo such as `refresh_ahead_sec` never silently falls back to a default.
     pub fn parse(json: Option<&str>) -> Result<Options, Error> {
@@ -164,6 +195,7 @@ impl Options {
         let raw: RawOptions =
             serde_json::from_str(json).map_err(|e| Error::invalid(format!("options_json: {e}")))?;
         let mut o = Options::default();
+        let (base_given, endpoint_given) = (raw.api_base.is_some(), raw.endpoint.is_some());
         if let Some(base) = raw.api_base {
             let (base, loopback) = validate_api_base(&base)?;
             o.api_base = base;
@@ -179,6 +211,43 @@ impl Options {
                     )));
                 }
             };
+        }
+        match (raw.platform.as_deref(), raw.corpid, raw.agentid) {
+            (None | Some("mp"), None, None) => {}
+            (Some("wecom"), Some(corpid), agentid) => {
+                if corpid.is_empty()
+                    || corpid.len() > 64
+                    || !corpid.bytes().all(|b| b.is_ascii_alphanumeric())
+                {
+                    return Err(Error::invalid(
+                        "options_json: corpid must be 1 to 64 letters and digits (as in ww0123456789abcdef)",
+                    ));
+                }
+                if endpoint_given {
+                    return Err(Error::invalid(
+                        "options_json: endpoint is for mp apps; WeCom has one token API (gettoken)",
+                    ));
+                }
+                if !base_given {
+                    o.api_base = DEFAULT_WECOM_API_BASE.to_owned();
+                }
+                o.platform = Platform::Wecom { corpid, agentid };
+            }
+            (Some("wecom"), None, _) => {
+                return Err(Error::invalid(
+                    "options_json: platform \"wecom\" needs \"corpid\"",
+                ));
+            }
+            (None | Some("mp"), _, _) => {
+                return Err(Error::invalid(
+                    "options_json: corpid and agentid need \"platform\": \"wecom\"",
+                ));
+            }
+            (Some(other), _, _) => {
+                return Err(Error::invalid(format!(
+                    "options_json: platform must be \"mp\" or \"wecom\", not {other:?}"
+                )));
+            }
         }
         if let Some(s) = raw.refresh_ahead_secs {
             o.refresh_ahead = Duration::from_secs(in_range("refresh_ahead_secs", s, 0, 86_400)?);
@@ -414,6 +483,43 @@ mod tests {
         ] {
             let e = Options::parse(Some(bad)).unwrap_err();
             assert_eq!(e.status(), crate::Status::InvalidArgument, "{bad}");
+        }
+    }
+
+    #[test]
+    fn wecom_needs_a_corpid_and_defaults_to_qyapi() {
+        let o = Options::parse(Some(
+            r#"{"platform":"wecom","corpid":"ww1a","agentid":1000002}"#,
+        ))
+        .unwrap();
+        assert_eq!(o.api_base, DEFAULT_WECOM_API_BASE);
+        assert_eq!(
+            o.platform,
+            Platform::Wecom {
+                corpid: "ww1a".into(),
+                agentid: Some(1000002)
+            }
+        );
+        let o = Options::parse(Some(
+            r#"{"platform":"wecom","corpid":"ww1a","api_base":"http://127.0.0.1:9"}"#,
+        ))
+        .unwrap();
+        assert_eq!(o.api_base, "http://127.0.0.1:9");
+        assert_eq!(
+            Options::parse(Some(r#"{"platform":"mp"}"#)).unwrap(),
+            Options::default()
+        );
+        for bad in [
+            r#"{"platform":"wecom"}"#,
+            r#"{"platform":"wecom","corpid":""}"#,
+            r#"{"platform":"wecom","corpid":"a/b"}"#,
+            r#"{"platform":"wecom","corpid":"w","endpoint":"classic"}"#,
+            r#"{"corpid":"ww1"}"#,
+            r#"{"platform":"mp","agentid":1}"#,
+            r#"{"platform":"qq"}"#,
+            r#"{"platform":"wecom","corpid":"w","agentid":"1"}"#,
+        ] {
+            assert!(Options::parse(Some(bad)).is_err(), "{bad}");
         }
     }
 

@@ -13,6 +13,9 @@ macro_rules! with_options {
         $then! {
             api_base: String, "string", "\"https://api.weixin.qq.com\"", "WeChat's API base URL; https, or http only to a loopback host (tests, a local proxy)";
             endpoint: String, "string", "\"stable\"", "which token API to call: \"stable\" (stable_token) or \"classic\" (cgi-bin/token)";
+            platform: String, "string", "\"mp\"", "\"mp\" (Official Account / Mini Program, api.weixin.qq.com) or \"wecom\" (WeCom, qyapi.weixin.qq.com: the id is a label of one corp secret)";
+            corpid: String, "string", "null", "WeCom: the corp's id (required with \"platform\": \"wecom\")";
+            agentid: u64, "integer", "null", "WeCom: the app's agentid, for wx.agentConfig (agent_config tickets)";
             refresh_ahead_secs: u64, "integer", "300", "refresh this many seconds before expiry (at most half the token's lifetime), 0 to 86400";
             timeout_ms: u64, "integer", "5000", "timeout of one upstream request, 1 to 600000";
             retry_min_ms: u64, "integer", "500", "first backoff after a transient failure; doubles per failure, with jitter";

@@ -184,6 +184,29 @@ impl PassiveLimiter {
     }
 }
 
+/// At most `per_hour` events in any rolling hour (WeCom's ticket limits, #13).
+#[derive(Debug, Default)]
+pub struct HourlyBudget(Window);
+
+impl HourlyBudget {
+    /// Records an event at `now` if fewer than `per_hour` happened in the last hour.
+    pub fn try_acquire(&mut self, now: Instant, per_hour: u32) -> bool {
+        const HOUR: Duration = Duration::from_secs(3600);
+        let recent = &mut self.0.recent;
+        while recent
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) >= HOUR)
+        {
+            recent.pop_front();
+        }
+        if recent.len() >= per_hour as usize {
+            return false;
+        }
+        recent.push_back(now);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,6 +335,15 @@ mod tests {
             f = Failure::after(Some(&f), Error::new(Status::Network, "x"), now, &o);
         }
         assert!(f.retry_at - now <= CENTRAL_PROBE_MAX);
+    }
+
+    #[test]
+    fn hourly_budget_is_per_rolling_hour() {
+        let mut b = HourlyBudget::default();
+        let t0 = Instant::now();
+        assert!(b.try_acquire(t0, 2) && b.try_acquire(t0, 2));
+        assert!(!b.try_acquire(t0 + Duration::from_secs(3599), 2));
+        assert!(b.try_acquire(t0 + Duration::from_secs(3600), 2));
     }
 
     #[test]

@@ -216,6 +216,7 @@ pub fn fork_lock_apps() {
     for app in table().apps() {
         app.fork_lock();
     }
+    crate::ticket::fork_lock_globals();
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::events::{self, Level, kind};
-use crate::options::{Endpoint, Options};
+use crate::options::Options;
 use crate::stats::Counters;
 use crate::status::Status;
 use crate::store::{Lease, Loaded, Paced, Record, Store, StoreSpec, spend_fallback, store_error};
@@ -119,6 +119,10 @@ pub struct Ctx<'a> {
     pub counters: &'a Counters,
     pub health: &'a StoreHealth,
     pub held: Option<Held>,
+    /// The credential is one WeChat re-serves with a full `expires_in` while it is valid (a
+    /// JS-SDK ticket): a fetch that returns the value the record holds keeps the record's
+    /// expiry (its life counts from when it was first seen), and marks it `renewed`.
+    pub sticky: bool,
 }
 
 impl Ctx<'_> {
@@ -260,6 +264,7 @@ fn under_lease(
         Outcome::Failed(e)
     };
     // Someone may have published between our read and our lease.
+    let loaded_at = Instant::now();
     let loaded = match store.load(cx.appid) {
         Ok(l) => l,
         Err(e) => return failed(e),
@@ -318,15 +323,24 @@ fn under_lease(
         return refused;
     }
     match fetch(Mode::Leased) {
-        Ok(got) => {
-            let lifetime_ms = got.fetched.expires_in.as_millis() as u64;
+        Ok(mut got) => {
+            let mut lifetime_ms = got.fetched.expires_in.as_millis() as u64;
             let age_ms = got.requested_at.elapsed().as_millis() as u64;
+            let mut remaining_ms = lifetime_ms.saturating_sub(age_ms);
+            let mut renewed = false;
+            if let (true, Some(r)) = (cx.sticky, loaded.valid())
+                && r.access_token == got.fetched.access_token
+            {
+                keep_first_expiry(&mut got, r, loaded_at, &mut lifetime_ms, &mut remaining_ms);
+                renewed = true;
+            }
             let published = Record {
                 access_token: got.fetched.access_token.clone(),
                 generation: loaded.next_generation(),
                 lifetime_ms,
-                remaining_ms: lifetime_ms.saturating_sub(age_ms),
+                remaining_ms,
                 invalidated: false,
+                renewed,
             };
             // The token is good here either way; a failed publish is a store failure, so the
             // next sync backs off and nobody fetches blind meanwhile.
@@ -438,12 +452,13 @@ fn fallback(
     if matches!(need, Need::Refresh) {
         return Outcome::Failed(e);
     }
-    if cx.options.endpoint == Endpoint::Classic {
+    if cx.options.fetch_may_end_others() {
         return Outcome::Failed(Error::new(
             Status::Store,
             format!(
-                "{e}; not fetching directly: with the classic endpoint a new token ends the one \
-                 the other processes use (use the stable endpoint for a fallback)"
+                "{e}; not fetching directly: with the classic endpoint (or WeCom's gettoken) a \
+                 new token may end the one the other processes use (use the stable endpoint \
+                 for a fallback)"
             ),
         ));
     }
@@ -487,6 +502,29 @@ fn fallback(
     }
 }
 
+/// The fetch handed back the value the record holds (as WeChat does with a ticket asked for
+/// while valid, with a full `expires_in`): its life still counts from when it was first seen,
+/// so the record's expiry stands, here and in `got`, whichever comes first.
+fn keep_first_expiry(
+    got: &mut Obtained,
+    r: &Record,
+    loaded_at: Instant,
+    lifetime_ms: &mut u64,
+    remaining_ms: &mut u64,
+) {
+    let left = r
+        .remaining_ms
+        .saturating_sub(loaded_at.elapsed().as_millis() as u64);
+    if left < *remaining_ms {
+        *lifetime_ms = r.lifetime_ms;
+        *remaining_ms = left;
+        let now = Instant::now();
+        let age = Duration::from_millis(r.lifetime_ms.saturating_sub(left));
+        got.requested_at = now.checked_sub(age).unwrap_or(now);
+        got.fetched.expires_in = r.lifetime();
+    }
+}
+
 fn held_record(held: &Held, generation: u64) -> Record {
     let lifetime_ms = held.lifetime.as_millis() as u64;
     Record {
@@ -495,6 +533,7 @@ fn held_record(held: &Held, generation: u64) -> Record {
         lifetime_ms,
         remaining_ms: lifetime_ms.saturating_sub(held.requested_at.elapsed().as_millis() as u64),
         invalidated: false,
+        renewed: false,
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use crate::error::Error;
-use crate::options::{Central, CentralServer, Endpoint, Options};
+use crate::options::{Central, CentralServer, Endpoint, Options, Platform};
 use crate::secret::Secret;
 use crate::status::Status;
 use crate::sync::LockExt;
@@ -35,7 +35,7 @@ pub struct Request<'a> {
 }
 
 pub fn fetch(req: &Request<'_>) -> Result<Fetched, Error> {
-    let result = send(req).and_then(|body| parse_response(&body));
+    let result = send(req).and_then(|body| parse_for(req.options, &body));
     result.map_err(|e| scrub(e, req.secret))
 }
 
@@ -142,8 +142,17 @@ impl ureq::unversioned::resolver::Resolver for LiteralFirst {
 fn send(req: &Request<'_>) -> Result<Zeroizing<Vec<u8>>, Error> {
     let agent = agent(req.options.timeout, req.options.loopback, None);
     let base = &req.options.api_base;
-    let response = match req.options.endpoint {
-        Endpoint::Classic => {
+    let response = match (&req.options.platform, req.options.endpoint) {
+        (Platform::Wecom { corpid, .. }, _) => {
+            // One token per secret: the registered id is only our label for it.
+            let url = Zeroizing::new(format!(
+                "{base}/cgi-bin/gettoken?corpid={}&corpsecret={}",
+                percent_encode(corpid).as_str(),
+                percent_encode(req.secret.expose()).as_str()
+            ));
+            agent.get(url.as_str()).call()
+        }
+        (Platform::Mp, Endpoint::Classic) => {
             let url = Zeroizing::new(format!(
                 "{base}/cgi-bin/token?grant_type=client_credential&appid={}&secret={}",
                 percent_encode(req.appid).as_str(),
@@ -151,7 +160,7 @@ fn send(req: &Request<'_>) -> Result<Zeroizing<Vec<u8>>, Error> {
             ));
             agent.get(url.as_str()).call()
         }
-        Endpoint::Stable => {
+        (Platform::Mp, Endpoint::Stable) => {
             let body = Zeroizing::new(
                 serde_json::to_vec(&serde_json::json!({
                     "grant_type": "client_credential",
@@ -211,6 +220,43 @@ pub enum CentralCall<'a> {
     Get,
     /// The passive refresh, forwarded; `None` forces a refresh.
     Invalidate(Option<&'a str>),
+    /// A JS-SDK ticket of this kind (`GET /v1/ticket/{id}/{kind}`).
+    Ticket(&'a str),
+    /// A ticket a page reported, forwarded (`POST /v1/ticket/{id}/{kind}/invalidate`).
+    TicketInvalidate(&'a str, &'a str),
+}
+
+/// One ticket request: `GET` the endpoint of `kind` with the app's access token. The token is
+/// a credential in the URL: scrubbed from any error like a secret.
+pub fn fetch_ticket(
+    options: &Options,
+    path_and_query: &str,
+    token: &str,
+) -> Result<Fetched, Error> {
+    let agent = agent(options.timeout, options.loopback, None);
+    let url = Zeroizing::new(format!(
+        "{}{path_and_query}access_token={}",
+        options.api_base,
+        percent_encode(token).as_str()
+    ));
+    let peer = authority(&options.api_base);
+    let result = agent
+        .get(url.as_str())
+        .call()
+        .map_err(|e| transport_error(e, peer, options.timeout))
+        .and_then(|mut response| {
+            let status = response.status().as_u16();
+            if !response.status().is_success() {
+                return Err(Error::new(
+                    Status::Network,
+                    format!("ticket request answered HTTP {status} (redirects are never followed)"),
+                ));
+            }
+            read_body(&mut response, peer, options.timeout)
+        })
+        .and_then(|body| parse_credential(&body, "ticket"))
+        .map_err(|e| wecom_class(options, e));
+    result.map_err(|e| scrub(e, &Secret::new(token)))
 }
 
 /// One request to the central wx-tokend servers (their API: docs/openapi/wx-tokend.yaml),
@@ -282,13 +328,37 @@ fn central_once(
 ) -> Attempt {
     let agent = agent(options.timeout, server.loopback, connect);
     let label = authority(&server.base);
-    let url = format!(
-        "{}/v1/token/{}",
-        server.base,
-        percent_encode(appid).as_str()
-    );
+    let url = match call {
+        CentralCall::Ticket(kind) | CentralCall::TicketInvalidate(kind, _) => format!(
+            "{}/v1/ticket/{}/{kind}",
+            server.base,
+            percent_encode(appid).as_str()
+        ),
+        _ => format!(
+            "{}/v1/token/{}",
+            server.base,
+            percent_encode(appid).as_str()
+        ),
+    };
     let auth = Zeroizing::new(format!("Bearer {}", key.expose()));
+    let field = match call {
+        CentralCall::Ticket(_) | CentralCall::TicketInvalidate(..) => "ticket",
+        _ => "access_token",
+    };
     let response = match call {
+        CentralCall::TicketInvalidate(_, stale) => agent
+            .post(format!("{url}/invalidate"))
+            .header("Authorization", auth.as_str())
+            .header("Content-Type", "application/json")
+            .send(
+                serde_json::json!({ "stale_ticket": stale })
+                    .to_string()
+                    .as_bytes(),
+            ),
+        CentralCall::Ticket(_) => agent
+            .get(&url)
+            .header("Authorization", auth.as_str())
+            .call(),
         CentralCall::Get => agent
             .get(&url)
             .header("Authorization", auth.as_str())
@@ -323,7 +393,7 @@ fn central_once(
         Err(e) => return Attempt::Unavailable(e),
     };
     match status {
-        200..=299 => Attempt::Answered(parse_response(&body)),
+        200..=299 => Attempt::Answered(parse_credential(&body, field)),
         500 | 501 | 503..=599 => Attempt::Unavailable(central_error(status, &body, label, call)),
         // A 502 relays WeChat's own answer (an errcode), which another server would repeat;
         // but one saying the server could not reach WeChat, or could not understand it, is
@@ -368,14 +438,14 @@ fn central_error(http: u16, body: &[u8], label: &str, call: CentralCall<'_>) -> 
             })
         }
         429 => match call {
-            CentralCall::Invalidate(_) => Error::new(
+            CentralCall::Invalidate(_) | CentralCall::TicketInvalidate(..) => Error::new(
                 Status::RateLimited,
                 format!(
                     "central server {label} refused the refresh within its limits (HTTP 429){said}"
                 ),
             ),
             // A plain get is never RATE_LIMITED: to the client, a busy server is transient.
-            CentralCall::Get => Error::new(
+            CentralCall::Get | CentralCall::Ticket(_) => Error::new(
                 Status::Network,
                 format!("central server {label} is limiting requests (HTTP 429){said}"),
             ),
@@ -448,12 +518,34 @@ fn transport_error(e: ureq::Error, peer: &str, timeout: Duration) -> Error {
     )
 }
 
+/// `parse_response`, with WeCom's reading of its errcodes for a WeCom app.
+fn parse_for(options: &Options, body: &[u8]) -> Result<Fetched, Error> {
+    parse_response(body).map_err(|e| wecom_class(options, e))
+}
+
+/// A WeChat error re-read by WeCom's classification when the app is WeCom's (45009/45033 are
+/// its frequency limits there, to back off from, not mp's daily quota).
+pub(crate) fn wecom_class(options: &Options, e: Error) -> Error {
+    match options.platform {
+        Platform::Wecom { .. } if e.status() == Status::WechatError => {
+            Error::wecom(e.errcode(), e.wechat_errmsg())
+        }
+        _ => e,
+    }
+}
+
 /// Turns a response body into a token or an error. Public for fuzzing and unit tests.
 pub fn parse_response(body: &[u8]) -> Result<Fetched, Error> {
+    parse_credential(body, "access_token")
+}
+
+/// A token (`field` "access_token") or a JS-SDK ticket ("ticket") answer; the credential is
+/// returned in `Fetched::access_token` either way.
+pub fn parse_credential(body: &[u8], field: &str) -> Result<Fetched, Error> {
     let protocol = |why: &str| {
         Error::new(
             Status::Protocol,
-            format!("unexpected token response: {why}"),
+            format!("unexpected {field} response: {why}"),
         )
     };
     let v: Value = serde_json::from_slice(body).map_err(|_| protocol("not valid JSON"))?;
@@ -469,19 +561,19 @@ pub fn parse_response(body: &[u8]) -> Result<Fetched, Error> {
         }
     }
     let token = obj
-        .get("access_token")
+        .get(field)
         .and_then(Value::as_str)
-        .ok_or_else(|| protocol("missing access_token"))?;
+        .ok_or_else(|| protocol(&format!("missing {field}")))?;
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Err(protocol(&format!(
-            "access_token is {} bytes (expected 1 to {MAX_TOKEN_LEN})",
+            "{field} is {} bytes (expected 1 to {MAX_TOKEN_LEN})",
             token.len()
         )));
     }
     if !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(protocol(
-            "access_token holds characters other than printable ASCII",
-        ));
+        return Err(protocol(&format!(
+            "{field} holds characters other than printable ASCII"
+        )));
     }
     let expires_in = obj
         .get("expires_in")
@@ -505,7 +597,7 @@ fn scrub(e: Error, secret: &Secret) -> Error {
     if e.status() == Status::WechatError && !e.wechat_errmsg().is_empty() {
         return match scrub_text(e.wechat_errmsg(), secret) {
             Cow::Borrowed(_) => e,
-            Cow::Owned(clean) => Error::wechat(e.errcode(), &clean),
+            Cow::Owned(clean) => e.with_wechat_errmsg(&clean),
         };
     }
     match scrub_text(e.message(), secret) {

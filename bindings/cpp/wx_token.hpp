@@ -106,6 +106,9 @@ inline bool is_token_errcode(long long errcode) noexcept {
 struct options {
     std::string api_base;  // "" = "https://api.weixin.qq.com"; http:// only for loopback hosts
     std::string endpoint;  // "" = "stable" (WeChat's recommendation), or "classic"
+    std::string platform;  // "" = "mp"; "wecom": the id is a label of one WeCom corp secret
+    std::string corpid;    // WeCom: the corp's id (required with platform "wecom")
+    std::optional<std::uint64_t> agentid;  // WeCom: the app's agentid (agent_config tickets)
     std::optional<std::uint64_t> refresh_ahead_secs;  // default 300
     std::optional<std::uint64_t> timeout_ms;          // default 5000
     std::optional<std::uint64_t> retry_min_ms;        // default 500
@@ -136,6 +139,9 @@ struct options {
     void for_each_field(F&& f) const {
         f("api_base", api_base);
         f("endpoint", endpoint);
+        f("platform", platform);
+        f("corpid", corpid);
+        f("agentid", agentid);
         f("refresh_ahead_secs", refresh_ahead_secs);
         f("timeout_ms", timeout_ms);
         f("retry_min_ms", retry_min_ms);

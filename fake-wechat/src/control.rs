@@ -18,6 +18,10 @@ const ROUTES: &[&str] = &[
     "revoke",
     "expire",
     "current",
+    "wecom",
+    "expire_tickets",
+    "ticket",
+    "jssdk_check",
 ];
 
 pub fn handle(shared: &Shared, req: &Request) -> Response {
@@ -48,6 +52,26 @@ pub fn handle(shared: &Shared, req: &Request) -> Response {
             shared.expire_app(&a);
             ok()
         }),
+        ("POST", "wecom") => add_wecom(shared, &req.body),
+        ("POST", "expire_tickets") => {
+            shared.expire_tickets();
+            Ok(ok())
+        }
+        ("POST", "jssdk_check") => crate::tickets::check(shared, &req.body),
+        ("GET", "ticket") => {
+            let owner = req.query_param("owner").unwrap_or_default();
+            let kind = req.query_param("kind").unwrap_or_default();
+            let Some(kind) = crate::tickets::TicketKind::parse(&kind) else {
+                return Response::json(
+                    400,
+                    &json!({"error": "kind must be jsapi, wx_card, corp_jsapi or agent_config"}),
+                );
+            };
+            return match shared.current_ticket(&owner, kind) {
+                Some(t) => Response::json(200, &json!({"ticket": t})),
+                None => Response::json(404, &json!({"error": "no valid ticket"})),
+            };
+        }
         ("GET", "current") => {
             let appid = req.query_param("appid").unwrap_or_default();
             return match shared.current_token(&appid) {
@@ -115,6 +139,7 @@ fn config_json(shared: &Shared) -> Value {
         "token_len": s.token_len,
         "overlap_secs": s.overlap_secs,
         "delay_ms": s.delay_ms,
+        "ticket_lifetime_secs": s.ticket_lifetime_secs,
     })
 }
 
@@ -133,6 +158,7 @@ fn set_config(shared: &Shared, body: &[u8]) -> ControlResult<Value> {
             }
             "overlap_secs" => next.overlap_secs = n,
             "delay_ms" => next.delay_ms = n,
+            "ticket_lifetime_secs" => next.ticket_lifetime_secs = n,
             _ => return Err(format!("unknown config field {key:?}")),
         }
     }
@@ -144,6 +170,7 @@ fn set_config(shared: &Shared, body: &[u8]) -> ControlResult<Value> {
                 "token_len" => s.token_len = next.token_len,
                 "overlap_secs" => s.overlap_secs = next.overlap_secs,
                 "delay_ms" => s.delay_ms = next.delay_ms,
+                "ticket_lifetime_secs" => s.ticket_lifetime_secs = next.ticket_lifetime_secs,
                 _ => {}
             }
         }
@@ -155,6 +182,18 @@ fn add_app(shared: &Shared, body: &[u8]) -> ControlResult<Value> {
     let appid = string_field(body, "appid")?;
     let secret = string_field(body, "secret")?;
     shared.add_app(&appid, &secret);
+    Ok(ok())
+}
+
+/// `{"corpid","secret","agentid"?}`: a WeCom corp secret, with its app's agentid if any.
+fn add_wecom(shared: &Shared, body: &[u8]) -> ControlResult<Value> {
+    let corpid = string_field(body, "corpid")?;
+    let secret = string_field(body, "secret")?;
+    let agentid = match object(body)?.get("agentid") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or("agentid must be a non-negative integer")?),
+    };
+    shared.add_wecom(&corpid, &secret, agentid);
     Ok(ok())
 }
 

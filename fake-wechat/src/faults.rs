@@ -101,6 +101,9 @@ pub struct Fault {
     pub status: Option<u16>,
     /// Only requests for this appid consume the fault; others pass it by.
     pub appid: Option<String>,
+    /// Only requests to this path (e.g. "/cgi-bin/ticket/getticket") consume the fault. Without
+    /// it, a fault applies to the token endpoints only (classic, stable, WeCom's gettoken).
+    pub path: Option<String>,
 }
 
 impl Fault {
@@ -113,6 +116,7 @@ impl Fault {
             errmsg: None,
             status: None,
             appid: None,
+            path: None,
         }
     }
 
@@ -173,6 +177,12 @@ impl Fault {
         self
     }
 
+    /// Only requests to `path` consume it (the ticket endpoints need this).
+    pub fn for_path(mut self, path: &str) -> Fault {
+        self.path = Some(path.to_string());
+        self
+    }
+
     /// Parses the control-API form. Unknown fields are refused so a typo like
     /// `"dealy_ms"` fails loudly instead of silently using the default.
     pub fn from_json(v: &Value) -> Result<Fault, String> {
@@ -205,6 +215,7 @@ impl Fault {
                     )
                 }
                 "appid" => f.appid = Some(val.as_str().ok_or_else(bad)?.to_string()),
+                "path" => f.path = Some(val.as_str().ok_or_else(bad)?.to_string()),
                 _ => return Err(format!("unknown fault field {key:?}")),
             }
         }
@@ -227,6 +238,9 @@ impl Fault {
         }
         if let Some(appid) = &self.appid {
             v["appid"] = json!(appid);
+        }
+        if let Some(path) = &self.path {
+            v["path"] = json!(path);
         }
         v
     }
@@ -307,12 +321,18 @@ impl FaultQueue {
         self.queue.iter().cloned().collect()
     }
 
-    /// Consumes one use of the first fault that applies to `appid`.
-    pub fn take_for(&mut self, appid: Option<&str>) -> Option<Fault> {
-        let idx = self
-            .queue
-            .iter()
-            .position(|f| f.appid.is_none() || f.appid.as_deref() == appid)?;
+    /// Consumes one use of the first fault that applies to `appid` at `path` (a fault without
+    /// a path applies where `token_endpoint`).
+    pub fn take_for(
+        &mut self,
+        path: &str,
+        token_endpoint: bool,
+        appid: Option<&str>,
+    ) -> Option<Fault> {
+        let idx = self.queue.iter().position(|f| {
+            (f.appid.is_none() || f.appid.as_deref() == appid)
+                && f.path.as_deref().map_or(token_endpoint, |p| p == path)
+        })?;
         let fault = &mut self.queue[idx];
         fault.count -= 1;
         let taken = Fault {
@@ -343,7 +363,8 @@ mod tests {
         let f = Fault::wx_error(40164, "ip")
             .times(3)
             .for_app("a")
-            .with_delay_ms(5);
+            .with_delay_ms(5)
+            .for_path("/cgi-bin/get_jsapi_ticket");
         assert_eq!(Fault::from_json(&f.to_json()), Ok(f));
         assert_eq!(
             Fault::from_json(&json!({"kind": "busy"})),
@@ -363,14 +384,25 @@ mod tests {
         q.push(Fault::busy().for_app("b"));
         q.push(Fault::quota().times(2));
         q.push(Fault::slow(1).times(0));
-        assert_eq!(q.take_for(Some("a")).unwrap().kind, FaultKind::Quota);
-        assert_eq!(q.take_for(None).unwrap().kind, FaultKind::Quota);
-        assert_eq!(q.take_for(Some("a")), None);
+        let t = |q: &mut FaultQueue, appid| q.take_for("/cgi-bin/token", true, appid);
+        assert_eq!(t(&mut q, Some("a")).unwrap().kind, FaultKind::Quota);
+        assert_eq!(t(&mut q, None).unwrap().kind, FaultKind::Quota);
+        assert_eq!(t(&mut q, Some("a")), None);
         assert_eq!(q.pending().len(), 1);
-        assert_eq!(q.take_for(Some("b")).unwrap().kind, FaultKind::Busy);
+        assert_eq!(t(&mut q, Some("b")).unwrap().kind, FaultKind::Busy);
         assert!(q.pending().is_empty());
         q.push(Fault::busy());
         q.clear();
-        assert_eq!(q.take_for(None), None);
+        assert_eq!(t(&mut q, None), None);
+        // A pathless fault is for token endpoints only; a path-bound one for its path only.
+        q.push(Fault::busy());
+        assert_eq!(q.take_for("/cgi-bin/ticket/getticket", false, None), None);
+        q.clear();
+        q.push(Fault::busy().for_path("/cgi-bin/ticket/getticket"));
+        assert_eq!(t(&mut q, None), None);
+        assert!(
+            q.take_for("/cgi-bin/ticket/getticket", false, None)
+                .is_some()
+        );
     }
 }

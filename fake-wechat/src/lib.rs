@@ -21,6 +21,7 @@ mod server;
 mod shared;
 mod state;
 mod stats;
+mod tickets;
 mod token;
 mod wechat;
 
@@ -33,6 +34,9 @@ use std::time::{Duration, Instant};
 pub use faults::{Fault, FaultKind, HUGE_BODY_BYTES, REDIRECT_TARGET};
 pub use state::{MAX_TOKEN_LEN, MIN_TOKEN_LEN};
 pub use stats::{RequestRecord, Stats, TokenEndpoint};
+pub use tickets::{
+    AGENT_TICKET_PATH, CORP_TICKET_PATH, TICKET_PATH, TicketKind, WECOM_API_PATH, WECOM_TOKEN_PATH,
+};
 
 use server::Server;
 use shared::Shared;
@@ -51,6 +55,10 @@ pub struct FakeConfig {
     pub delay_ms: u64,
     /// (appid, secret) pairs.
     pub apps: Vec<(String, String)>,
+    /// `expires_in` of JS-SDK tickets, in seconds.
+    pub ticket_lifetime_secs: u64,
+    /// WeCom (corpid, secret, agentid) triples: one corp has several secrets.
+    pub wecom: Vec<(String, String, Option<u64>)>,
 }
 
 impl Default for FakeConfig {
@@ -62,6 +70,8 @@ impl Default for FakeConfig {
             overlap_secs: 300,
             delay_ms: 0,
             apps: Vec::new(),
+            ticket_lifetime_secs: 7200,
+            wecom: Vec::new(),
         }
     }
 }
@@ -69,6 +79,13 @@ impl Default for FakeConfig {
 impl FakeConfig {
     pub fn with_app(mut self, appid: &str, secret: &str) -> Self {
         self.apps.push((appid.to_string(), secret.to_string()));
+        self
+    }
+
+    /// A WeCom corp secret (an app's, contacts sync's, ...), with the app's agentid if any.
+    pub fn with_wecom(mut self, corpid: &str, secret: &str, agentid: Option<u64>) -> Self {
+        self.wecom
+            .push((corpid.to_string(), secret.to_string(), agentid));
         self
     }
 }
@@ -97,9 +114,13 @@ impl FakeWechat {
             token_len: cfg.token_len,
             overlap_secs: cfg.overlap_secs,
             delay_ms: cfg.delay_ms,
+            ticket_lifetime_secs: cfg.ticket_lifetime_secs,
         }));
         for (appid, secret) in &cfg.apps {
             shared.add_app(appid, secret);
+        }
+        for (corpid, secret, agentid) in &cfg.wecom {
+            shared.add_wecom(corpid, secret, *agentid);
         }
         let server = Server::start(listener, shared.clone())?;
         Ok(FakeWechat { shared, server })
@@ -121,6 +142,40 @@ impl FakeWechat {
     /// Registers an app, or replaces its secret (its tokens stay valid).
     pub fn add_app(&self, appid: &str, secret: &str) {
         self.shared.add_app(appid, secret);
+    }
+
+    /// Adds a WeCom corp secret, or changes its agentid.
+    pub fn add_wecom(&self, corpid: &str, secret: &str, agentid: Option<u64>) {
+        self.shared.add_wecom(corpid, secret, agentid);
+    }
+
+    /// `expires_in` of tickets minted from now on.
+    pub fn set_ticket_lifetime(&self, secs: u64) {
+        self.shared
+            .update_settings(|s| s.ticket_lifetime_secs = secs);
+    }
+
+    /// Every ticket expires now; the next request mints new ones.
+    pub fn expire_tickets(&self) {
+        self.shared.expire_tickets();
+    }
+
+    /// The ticket valid now: `owner` is the appid (Jsapi, WxCard), the corpid (Corp) or
+    /// "corpid/agentid" (Agent).
+    pub fn current_ticket(&self, owner: &str, kind: TicketKind) -> Option<String> {
+        self.shared.current_ticket(owner, kind)
+    }
+
+    /// The browser's `wx.config` / `wx.agentConfig` (see `POST /_fake/jssdk_check`): `Ok` if
+    /// the config JSON plus `url` carries a signature of the ticket valid now.
+    pub fn jssdk_check(&self, config: &serde_json::Value, url: &str) -> Result<(), String> {
+        let mut body = config.clone();
+        body["url"] = serde_json::Value::from(url);
+        let verdict = tickets::check(&self.shared, body.to_string().as_bytes())?;
+        match verdict["ok"].as_bool() {
+            Some(true) => Ok(()),
+            _ => Err(verdict["errmsg"].as_str().unwrap_or("").to_string()),
+        }
     }
 
     pub fn set_lifetime(&self, secs: u64) {

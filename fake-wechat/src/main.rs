@@ -18,7 +18,10 @@ Prints `listening on http://127.0.0.1:PORT` on stdout once ready.
 options:
   --listen ADDR          loopback address to bind (default 127.0.0.1:0 = ephemeral port)
   --app APPID:SECRET     register an app (repeatable; default: wx_demo_appid, see README)
+  --wecom CORPID:SECRET[:AGENTID]
+                         register a WeCom corp secret, with its app's agentid (repeatable)
   --lifetime SECS        expires_in of new tokens (default 7200)
+  --ticket-lifetime SECS expires_in of new JS-SDK tickets (default 7200)
   --token-len N          length of new tokens, 1..=1024 (default 136)
   --overlap SECS         how long a superseded token stays valid (default 300)
   --delay-ms MS          delay every token answer (default 0)
@@ -76,6 +79,19 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
                     .apps
                     .push((appid.to_string(), secret.to_string()));
             }
+            "--wecom" => {
+                let v = value()?;
+                let mut parts = v.splitn(3, ':');
+                let (corpid, secret) = match (parts.next(), parts.next()) {
+                    (Some(c), Some(s)) if !c.is_empty() && !s.is_empty() => (c, s),
+                    _ => return Err("--wecom wants CORPID:SECRET[:AGENTID]".into()),
+                };
+                let agentid = parts.next().map(|a| number(&flag, a)).transpose()?;
+                cli.config
+                    .wecom
+                    .push((corpid.to_string(), secret.to_string(), agentid));
+            }
+            "--ticket-lifetime" => cli.config.ticket_lifetime_secs = number(&flag, &value()?)?,
             "--lifetime" => cli.config.lifetime_secs = number(&flag, &value()?)?,
             "--token-len" => cli.config.token_len = number(&flag, &value()?)?,
             "--overlap" => cli.config.overlap_secs = number(&flag, &value()?)?,
@@ -195,6 +211,11 @@ mod tests {
             "--app",
             "a:b:c",
             "--app=x:y",
+            "--wecom",
+            "ww1:sec:1000002",
+            "--wecom=ww1:other",
+            "--ticket-lifetime",
+            "9",
             "--lifetime",
             "5",
             "--token-len=512",
@@ -223,6 +244,14 @@ mod tests {
             (5, 512, 1, 7)
         );
         assert_eq!(cli.port_file, Some(PathBuf::from("/tmp/p")));
+        assert_eq!(
+            cli.config.wecom,
+            vec![
+                ("ww1".into(), "sec".into(), Some(1000002)),
+                ("ww1".into(), "other".into(), None)
+            ]
+        );
+        assert_eq!(cli.config.ticket_lifetime_secs, 9);
         assert!(cli.exit_on_stdin_eof && cli.verbose);
     }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::control;
 use crate::http::{self, Response};
 use crate::shared::{Shared, lock};
-use crate::wechat;
+use crate::{tickets, wechat};
 
 /// Bounds how long an idle or stalled client can pin a thread.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -169,6 +169,11 @@ fn route(shared: &Shared, req: &http::Request) -> Outcome {
         wechat::CLASSIC_PATH => wechat::classic(shared, req),
         wechat::STABLE_PATH => wechat::stable(shared, req),
         wechat::API_PATH => wechat::business_api(shared, req),
+        tickets::WECOM_TOKEN_PATH => tickets::wecom_token(shared, req),
+        tickets::TICKET_PATH | tickets::CORP_TICKET_PATH | tickets::AGENT_TICKET_PATH => {
+            tickets::ticket(shared, req)
+        }
+        tickets::WECOM_API_PATH => tickets::wecom_api(shared, req),
         p if p.starts_with(control::PREFIX) => Outcome::Reply(control::handle(shared, req)),
         _ => Outcome::Reply(Response::text(404, "not found")),
     }

@@ -85,6 +85,18 @@ impl Shared {
         lock(&self.state).add_app(appid, secret);
     }
 
+    pub fn add_wecom(&self, corpid: &str, secret: &str, agentid: Option<u64>) {
+        lock(&self.state).add_wecom(corpid, secret, agentid);
+    }
+
+    pub fn expire_tickets(&self) {
+        lock(&self.state).expire_tickets(Instant::now());
+    }
+
+    pub fn current_ticket(&self, owner: &str, kind: crate::tickets::TicketKind) -> Option<String> {
+        lock(&self.state).current_ticket(owner, kind, Instant::now())
+    }
+
     pub fn settings(&self) -> Settings {
         lock(&self.state).settings.clone()
     }

@@ -15,6 +15,8 @@ pub struct Settings {
     pub token_len: usize,
     pub overlap_secs: u64,
     pub delay_ms: u64,
+    /// `expires_in` of JS-SDK tickets (mp and WeCom), in seconds.
+    pub ticket_lifetime_secs: u64,
 }
 
 pub const MIN_TOKEN_LEN: usize = 1;
@@ -74,10 +76,12 @@ pub struct State {
     apps: HashMap<String, App>,
     tokens: HashMap<String, TokenRecord>,
     rng: TokenRng,
+    /// WeCom corps and JS-SDK tickets (`crate::tickets`).
+    pub(crate) jssdk: crate::tickets::Jssdk,
 }
 
 /// `now + secs`, saturating instead of panicking on absurd lifetimes.
-fn after(now: Instant, secs: u64) -> Instant {
+pub(crate) fn after(now: Instant, secs: u64) -> Instant {
     const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
     now.checked_add(Duration::from_secs(secs))
         .or_else(|| now.checked_add(CENTURY))
@@ -91,6 +95,7 @@ impl State {
             apps: HashMap::new(),
             tokens: HashMap::new(),
             rng: TokenRng::new(),
+            jssdk: Default::default(),
         }
     }
 
@@ -205,6 +210,15 @@ impl State {
         self.apps.get(appid)?.latest.clone()
     }
 
+    /// A fresh random string of the configured token length (tickets use it too).
+    pub(crate) fn random(&mut self, len: usize) -> String {
+        self.rng.token(len)
+    }
+
+    pub(crate) fn is_mp_app(&self, appid: &str) -> bool {
+        self.apps.contains_key(appid) && !appid.contains('#')
+    }
+
     fn mint(&mut self, appid: &str, now: Instant) -> String {
         let len = self.settings.token_len;
         // Collisions only become possible with tiny test lengths; retrying
@@ -262,6 +276,7 @@ mod tests {
             token_len: 32,
             overlap_secs: overlap,
             delay_ms: 0,
+            ticket_lifetime_secs: 7200,
         });
         s.add_app("app", "secret");
         s.add_app("other", "pw");

@@ -21,6 +21,21 @@ pub struct Stats {
     pub api_requests: u64,
     /// Token requests answered by a scripted fault.
     pub faults_served: u64,
+    /// WeCom `GET /cgi-bin/gettoken` requests.
+    pub wecom_token_requests: u64,
+    /// mp `GET /cgi-bin/ticket/getticket` requests (jsapi and wx_card).
+    pub ticket_requests: u64,
+    /// WeCom `GET /cgi-bin/get_jsapi_ticket` requests (corp tickets).
+    pub corp_ticket_requests: u64,
+    /// WeCom `GET /cgi-bin/ticket/get?type=agent_config` requests (agent tickets).
+    pub agent_ticket_requests: u64,
+    /// New tickets minted (a ticket handed back again does not count).
+    pub tickets_issued: u64,
+    /// WeCom business API calls (`/cgi-bin/getcallbackip`).
+    pub wecom_api_requests: u64,
+    /// Browser checks (`POST /_fake/jssdk_check`), and how many of them failed.
+    pub check_requests: u64,
+    pub check_failures: u64,
     pub apps: BTreeMap<String, Stats>,
 }
 
@@ -50,16 +65,32 @@ impl Stats {
             "issued": self.issued,
             "api_requests": self.api_requests,
             "faults_served": self.faults_served,
+            "wecom_token_requests": self.wecom_token_requests,
+            "ticket_requests": self.ticket_requests,
+            "corp_ticket_requests": self.corp_ticket_requests,
+            "agent_ticket_requests": self.agent_ticket_requests,
+            "tickets_issued": self.tickets_issued,
+            "wecom_api_requests": self.wecom_api_requests,
+            "check_requests": self.check_requests,
+            "check_failures": self.check_failures,
         })
     }
 }
 
-/// Which token endpoint a request hit.
+/// Which credential endpoint a request hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenEndpoint {
     Classic,
     Stable,
     StableForce,
+    /// WeCom's gettoken (the log's `appid` is the corpid).
+    WecomToken,
+    /// mp getticket, type jsapi or wx_card (the log's `appid` is the token's appid).
+    Ticket,
+    /// WeCom get_jsapi_ticket (the log's `appid` is the corpid).
+    CorpTicket,
+    /// WeCom ticket/get?type=agent_config (the log's `appid` is the corpid).
+    AgentTicket,
 }
 
 impl TokenEndpoint {
@@ -68,7 +99,22 @@ impl TokenEndpoint {
             TokenEndpoint::Classic => "classic",
             TokenEndpoint::Stable => "stable",
             TokenEndpoint::StableForce => "stable_force",
+            TokenEndpoint::WecomToken => "gettoken",
+            TokenEndpoint::Ticket => "getticket",
+            TokenEndpoint::CorpTicket => "get_jsapi_ticket",
+            TokenEndpoint::AgentTicket => "agent_config",
         }
+    }
+
+    /// Whether faults without a `path` apply: the token endpoints, as before tickets existed.
+    pub fn is_token(self) -> bool {
+        matches!(
+            self,
+            TokenEndpoint::Classic
+                | TokenEndpoint::Stable
+                | TokenEndpoint::StableForce
+                | TokenEndpoint::WecomToken
+        )
     }
 }
 
@@ -93,6 +139,10 @@ pub enum Counter {
     Issued,
     Api,
     FaultServed,
+    TicketIssued,
+    WecomApi,
+    Check,
+    CheckFailed,
 }
 
 impl StatsBook {
@@ -102,6 +152,10 @@ impl StatsBook {
                 TokenEndpoint::Classic => s.token_requests += 1,
                 TokenEndpoint::Stable => s.stable_requests += 1,
                 TokenEndpoint::StableForce => s.force_requests += 1,
+                TokenEndpoint::WecomToken => s.wecom_token_requests += 1,
+                TokenEndpoint::Ticket => s.ticket_requests += 1,
+                TokenEndpoint::CorpTicket => s.corp_ticket_requests += 1,
+                TokenEndpoint::AgentTicket => s.agent_ticket_requests += 1,
             }
         }
         bump(&mut self.total, endpoint);
@@ -124,6 +178,10 @@ impl StatsBook {
                 Counter::Issued => &mut s.issued,
                 Counter::Api => &mut s.api_requests,
                 Counter::FaultServed => &mut s.faults_served,
+                Counter::TicketIssued => &mut s.tickets_issued,
+                Counter::WecomApi => &mut s.wecom_api_requests,
+                Counter::Check => &mut s.check_requests,
+                Counter::CheckFailed => &mut s.check_failures,
             }
         }
         *field(&mut self.total, counter) += 1;

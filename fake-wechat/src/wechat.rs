@@ -17,7 +17,7 @@ pub const STABLE_PATH: &str = "/cgi-bin/stable_token";
 pub const API_PATH: &str = "/cgi-bin/get_api_domain_ip";
 
 /// WeChat reports errors as HTTP 200 with an errcode.
-fn wx_error(errcode: i64, errmsg: &str) -> Response {
+pub(crate) fn wx_error(errcode: i64, errmsg: &str) -> Response {
     Response::json(200, &json!({"errcode": errcode, "errmsg": errmsg}))
 }
 
@@ -47,11 +47,17 @@ pub fn classic(shared: &Shared, req: &Request) -> Outcome {
         secret: req.query_param("secret"),
     };
     let appid = creds.appid.clone();
-    token_endpoint(shared, TokenEndpoint::Classic, appid.as_deref(), || {
-        issue(shared, &creds, |st, appid, now| {
-            st.issue_classic(appid, now)
-        })
-    })
+    endpoint_at(
+        shared,
+        CLASSIC_PATH,
+        TokenEndpoint::Classic,
+        appid.as_deref(),
+        || {
+            issue(shared, &creds, |st, appid, now| {
+                st.issue_classic(appid, now)
+            })
+        },
+    )
 }
 
 pub fn stable(shared: &Shared, req: &Request) -> Outcome {
@@ -70,12 +76,18 @@ pub fn stable(shared: &Shared, req: &Request) -> Outcome {
         ),
         Err(appid) => (TokenEndpoint::Stable, appid.clone()),
     };
-    token_endpoint(shared, endpoint, appid.as_deref(), || match &parsed {
-        Ok((creds, force)) => issue(shared, creds, |st, appid, now| {
-            st.stable_token(appid, *force, now)
-        }),
-        Err(_) => wx_error(47001, "data format error"),
-    })
+    endpoint_at(
+        shared,
+        STABLE_PATH,
+        endpoint,
+        appid.as_deref(),
+        || match &parsed {
+            Ok((creds, force)) => issue(shared, creds, |st, appid, now| {
+                st.stable_token(appid, *force, now)
+            }),
+            Err(_) => wx_error(47001, "data format error"),
+        },
+    )
 }
 
 /// Ok((credentials, force_refresh)); on a format error, whatever appid could
@@ -115,16 +127,18 @@ fn parse_stable_body(body: &[u8]) -> Result<(Credentials, bool), Option<String>>
     }
 }
 
-/// What every token request goes through: counting, then a scripted fault
-/// or the global delay, then `answer`.
-fn token_endpoint(
+/// What every credential request to `path` goes through: counting, then a scripted fault
+/// (one bound to this path, or a pathless one at a token endpoint) or the global delay, then
+/// `answer`.
+pub(crate) fn endpoint_at(
     shared: &Shared,
+    path: &str,
     endpoint: TokenEndpoint,
     appid: Option<&str>,
     answer: impl FnOnce() -> Response,
 ) -> Outcome {
     lock(&shared.stats).token_request(endpoint, appid, Instant::now());
-    let fault = lock(&shared.faults).take_for(appid);
+    let fault = lock(&shared.faults).take_for(path, endpoint.is_token(), appid);
     let delay_ms = shared.settings().delay_ms;
     if delay_ms > 0 && !shared.stop.sleep(Duration::from_millis(delay_ms)) {
         return Outcome::Close;

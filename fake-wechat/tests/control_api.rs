@@ -17,9 +17,11 @@ fn stats_shape_and_reset() {
         json!({
             "token_requests": 1, "stable_requests": 0, "force_requests": 1,
             "issued": 2, "api_requests": 0, "faults_served": 0,
+            "wecom_token_requests": 0, "ticket_requests": 0, "corp_ticket_requests": 0, "agent_ticket_requests": 0, "tickets_issued": 0, "wecom_api_requests": 0, "check_requests": 0, "check_failures": 0,
             "apps": {APP: {
                 "token_requests": 1, "stable_requests": 0, "force_requests": 1,
                 "issued": 2, "api_requests": 0, "faults_served": 0,
+                "wecom_token_requests": 0, "ticket_requests": 0, "corp_ticket_requests": 0, "agent_ticket_requests": 0, "tickets_issued": 0, "wecom_api_requests": 0, "check_requests": 0, "check_failures": 0,
             }},
         })
     );
@@ -91,7 +93,7 @@ fn config_updates_and_rejects_bad_values_atomically() {
     );
     assert_eq!(
         r.json(),
-        json!({"lifetime_secs":30,"token_len":512,"overlap_secs":300,"delay_ms":0})
+        json!({"lifetime_secs":30,"token_len":512,"overlap_secs":300,"delay_ms":0,"ticket_lifetime_secs":7200})
     );
     let v = classic(&url, APP, SECRET);
     assert_eq!(

@@ -75,6 +75,12 @@ enum Route {
     Metrics,
     Token(String),
     Invalidate(String),
+    /// `GET /v1/ticket/{id}/{kind}`.
+    Ticket(String, String),
+    /// `POST /v1/ticket/{id}/{kind}/invalidate`.
+    TicketInvalidate(String, String),
+    /// `GET /v1/jssdk/{id}/{kind}?url=…`.
+    Jssdk(String, String),
 }
 
 impl Route {
@@ -84,12 +90,15 @@ impl Route {
             Route::Metrics => "metrics",
             Route::Token(_) => "token",
             Route::Invalidate(_) => "invalidate",
+            Route::Ticket(..) => "ticket",
+            Route::TicketInvalidate(..) => "ticket_invalidate",
+            Route::Jssdk(..) => "jssdk",
         }
     }
 
     fn method(&self) -> Method {
         match self {
-            Route::Invalidate(_) => Method::POST,
+            Route::Invalidate(_) | Route::TicketInvalidate(..) => Method::POST,
             _ => Method::GET,
         }
     }
@@ -100,6 +109,28 @@ fn route(path: &str) -> Option<Route> {
         "/healthz" => return Some(Route::Healthz),
         "/metrics" => return Some(Route::Metrics),
         _ => {}
+    }
+    if let Some(rest) = path.strip_prefix("/v1/ticket/") {
+        let mut parts = rest.split('/');
+        return match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(id), Some(kind), None, None) if !id.is_empty() && !kind.is_empty() => {
+                Some(Route::Ticket(id.to_owned(), kind.to_owned()))
+            }
+            (Some(id), Some(kind), Some("invalidate"), None)
+                if !id.is_empty() && !kind.is_empty() =>
+            {
+                Some(Route::TicketInvalidate(id.to_owned(), kind.to_owned()))
+            }
+            _ => None,
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/v1/jssdk/") {
+        return match rest.split_once('/') {
+            Some((id, kind)) if !id.is_empty() && !kind.is_empty() && !kind.contains('/') => {
+                Some(Route::Jssdk(id.to_owned(), kind.to_owned()))
+            }
+            _ => None,
+        };
     }
     let rest = path.strip_prefix("/v1/token/")?;
     match rest.split_once('/') {
@@ -129,6 +160,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, I
     let live = state.live();
     let method = req.method().clone();
     let route = route(req.uri().path());
+    let query = req.uri().query().map(str::to_owned);
     let label = route.as_ref().map_or("other", Route::label);
     let mut note = Note::default();
     let resp = match route {
@@ -153,7 +185,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, I
         Some(r) => {
             match tokio::time::timeout(
                 live.request_timeout,
-                dispatch(&state, &live, r, req, &mut note),
+                dispatch(&state, &live, r, query.as_deref(), req, &mut note),
             )
             .await
             {
@@ -214,10 +246,86 @@ async fn dispatch(
     state: &State,
     live: &Live,
     route: Route,
+    query: Option<&str>,
     req: Request<Incoming>,
     note: &mut Note,
 ) -> Resp {
     match route {
+        Route::Ticket(appid, kind) => {
+            note.appid = Some(appid.clone());
+            if let Err(resp) = admit(state, live, &req, &appid, note) {
+                return resp;
+            }
+            let result = blocking(move || wx_token::ticket(&appid, &kind)).await;
+            ticket_result(result, note)
+        }
+        Route::TicketInvalidate(appid, kind) => {
+            note.appid = Some(appid.clone());
+            let client = match admit(state, live, &req, &appid, note) {
+                Ok(c) => c,
+                Err(resp) => return resp,
+            };
+            let stale = match read_body_json(req, "stale_ticket").await {
+                Ok(stale) => stale,
+                Err(resp) => return resp,
+            };
+            if let Err(wait) =
+                state
+                    .limiter
+                    .take(&client.name, Budget::Invalidations, &client.limits)
+            {
+                note.error = Some("rate_limited");
+                return rate_limited(
+                    "too many invalidations with this client key; the current ticket stays in service",
+                    wait,
+                );
+            }
+            let result = blocking(move || {
+                wx_token::ticket_invalidate(&appid, &kind, &stale)?;
+                wx_token::ticket(&appid, &kind)
+            })
+            .await;
+            match result {
+                Err(e) if e.status() == Status::RateLimited => {
+                    note.error = Some("rate_limited");
+                    with_retry_after(engine_error(&e), engine_retry_after(&e))
+                }
+                result => ticket_result(result, note),
+            }
+        }
+        Route::Jssdk(appid, kind) => {
+            note.appid = Some(appid.clone());
+            if let Err(resp) = admit(state, live, &req, &appid, note) {
+                return resp;
+            }
+            let Some(url) = query_param(query.unwrap_or(""), "url") else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_argument",
+                    Status::InvalidArgument as i32,
+                    0,
+                    "the page's url is required: /v1/jssdk/{id}/{kind}?url=<percent-encoded URL>",
+                );
+            };
+            let result = blocking(move || wx_token::jssdk_config(&appid, &kind, &url)).await;
+            match result {
+                Ok(json) => {
+                    let mut resp = Response::new(Full::new(Bytes::from(json)));
+                    let h = resp.headers_mut();
+                    h.insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    resp
+                }
+                Err(e) => {
+                    note.error = Some(status_label(e.status()));
+                    note.errcode = e.errcode();
+                    engine_error(&e)
+                }
+            }
+        }
         Route::Healthz => json_response(StatusCode::OK, &json!({"status": "ok"})),
         Route::Metrics => metrics(state, live, &req),
         Route::Token(appid) => {
@@ -315,6 +423,113 @@ async fn dispatch(
                 result => token_result(result, note),
             }
         }
+    }
+}
+
+/// The client key and its request budget, as for tokens: the client, or the answer to give.
+fn admit<'l>(
+    state: &State,
+    live: &'l Live,
+    req: &Request<Incoming>,
+    appid: &str,
+    note: &mut Note,
+) -> Result<&'l Client, Resp> {
+    let client = authorize(live, req, appid, note)?;
+    if let Err(wait) = state
+        .limiter
+        .take(&client.name, Budget::Requests, &client.limits)
+    {
+        note.error = Some("busy");
+        return Err(with_retry_after(
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                Status::Network as i32,
+                0,
+                "too many requests with this client key",
+            ),
+            wait,
+        ));
+    }
+    Ok(client)
+}
+
+/// A query parameter, percent-decoded (`+` as a space, as forms send it); `None` if absent,
+/// empty or not UTF-8.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    let raw = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)?
+        .1;
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?)
+                    .ok()
+                    .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok().filter(|s| !s.is_empty())
+}
+
+/// A ticket answer: `{"ticket", "expires_in"}` (whole seconds left, at least 1), or the error.
+fn ticket_result(result: Result<TokenInfo, Error>, note: &mut Note) -> Resp {
+    match result {
+        Ok(info) => {
+            note.token_prefix = Some(log::token_prefix(&info.access_token));
+            note.generation = Some(info.generation);
+            json_response(
+                StatusCode::OK,
+                &json!({"ticket": info.access_token, "expires_in": info.expires_in.as_secs().max(1)}),
+            )
+        }
+        Err(e) => {
+            note.error = Some(status_label(e.status()));
+            note.errcode = e.errcode();
+            engine_error(&e)
+        }
+    }
+}
+
+/// Reads a small JSON body `{"<field>": "<string>"}` (the stale ticket of an invalidation).
+async fn read_body_json(req: Request<Incoming>, field: &str) -> Result<String, Resp> {
+    let bad = |why: &str| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid_argument",
+            Status::InvalidArgument as i32,
+            0,
+            why,
+        )
+    };
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return Err(bad("could not read the body (at most 4096 bytes)")),
+    };
+    let v: Value = serde_json::from_slice(&body).map_err(|_| bad("body is not JSON"))?;
+    match v.as_object() {
+        Some(o) if o.len() == 1 => o
+            .get(field)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| bad(&format!("body must be {{\"{field}\":\"...\"}}"))),
+        _ => Err(bad(&format!("body must be {{\"{field}\":\"...\"}}"))),
     }
 }
 
@@ -621,6 +836,33 @@ mod tests {
         assert!(route("/v1/token/wx1/other").is_none());
         assert!(route("/v1/token/wx1/invalidate/x").is_none());
         assert!(route("/").is_none());
+        assert!(
+            matches!(route("/v1/ticket/wx1/jsapi"), Some(Route::Ticket(a, k)) if a == "wx1" && k == "jsapi")
+        );
+        assert!(matches!(
+            route("/v1/ticket/wx1/jsapi/invalidate"),
+            Some(Route::TicketInvalidate(..))
+        ));
+        assert!(matches!(
+            route("/v1/jssdk/wx1/agent_config"),
+            Some(Route::Jssdk(..))
+        ));
+        for bad in [
+            "/v1/ticket/wx1",
+            "/v1/ticket//jsapi",
+            "/v1/ticket/wx1/jsapi/x",
+            "/v1/jssdk/wx1",
+            "/v1/jssdk/wx1/a/b",
+        ] {
+            assert!(route(bad).is_none(), "{bad}");
+        }
+        assert_eq!(
+            query_param("a=1&url=https%3A%2F%2Fx%2Fy%3Fq%3D1+2", "url").as_deref(),
+            Some("https://x/y?q=1 2")
+        );
+        assert_eq!(query_param("url=%zz", "url"), None);
+        assert_eq!(query_param("url=%4", "url"), None);
+        assert_eq!(query_param("url=", "url"), None);
     }
 
     #[test]
@@ -749,6 +991,14 @@ mod tests {
                     Some(Route::Token(a)) | Some(Route::Invalidate(a)) => {
                         prop_assert!(!a.is_empty() && !a.contains('/'), "{}", a);
                         prop_assert!(path.starts_with("/v1/token/"));
+                    }
+                    Some(Route::Ticket(a, k)) | Some(Route::TicketInvalidate(a, k)) => {
+                        prop_assert!(!a.is_empty() && !k.is_empty() && !a.contains('/') && !k.contains('/'));
+                        prop_assert!(path.starts_with("/v1/ticket/"));
+                    }
+                    Some(Route::Jssdk(a, k)) => {
+                        prop_assert!(!a.is_empty() && !k.is_empty() && !k.contains('/'));
+                        prop_assert!(path.starts_with("/v1/jssdk/"));
                     }
                     Some(Route::Healthz) => prop_assert_eq!(path.as_str(), "/healthz"),
                     Some(Route::Metrics) => prop_assert_eq!(path.as_str(), "/metrics"),

@@ -8,8 +8,10 @@
 pub(crate) mod args;
 pub(crate) mod boundary;
 mod callback;
+mod tickets;
 
 pub(crate) use callback::fork_lock;
+pub use tickets::*;
 
 use std::ffi::{CStr, c_char, c_void};
 
@@ -63,8 +65,13 @@ const _: () = {
 ///
 /// `appid` is a required NUL-terminated UTF-8 string; so is `secret`, except in client mode
 /// (the "central" option), where it may be NULL: the central server holds it. `options_json` may be NULL
-/// or a JSON object with any of: "api_base" (default "https://api.weixin.qq.com"; http:// only
-/// for loopback hosts), "endpoint" ("stable", the default, or "classic"), "refresh_ahead_secs"
+/// or a JSON object with any of: "api_base" (default "https://api.weixin.qq.com", or
+/// "https://qyapi.weixin.qq.com" for WeCom; http:// only for loopback hosts), "endpoint"
+/// ("stable", the default, or "classic"; mp only), "platform" ("mp", the default: an Official
+/// Account or Mini Program whose appid is `appid`; or "wecom": `appid` is then a label of one
+/// WeCom corp secret, e.g. "acme.contacts", and tokens come from GET /cgi-bin/gettoken) with,
+/// for "wecom", "corpid" (required) and "agentid" (an integer, the app's agentid; needed for
+/// "agent_config" tickets and wx.agentConfig), "refresh_ahead_secs"
 /// (300), "timeout_ms" (5000), "retry_min_ms" (500), "retry_max_ms" (60000),
 /// "error_cooldown_ms" (30000), and for sharing one token between processes and hosts:
 /// "store" ("memory", the default; "file:/abs/dir"; "redis://[user:pass@]host:port/db" or
@@ -124,7 +131,8 @@ pub unsafe extern "C" fn wx_token_register(
 /// so binding-side caches drop the token); the engine keeps about 1.4 KiB per distinct appid
 /// ever registered until the process exits.
 ///
-/// Returns WX_OK, WX_INVALID_ARGUMENT, or WX_UNKNOWN_APP (not registered).
+/// Returns WX_OK, WX_INVALID_ARGUMENT, WX_UNKNOWN_APP (not registered), or WX_PANIC for an
+/// internal bug.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wx_token_unregister(appid: *const c_char) -> i32 {
     ffi_boundary!({
@@ -387,7 +395,9 @@ pub struct wx_event {
     /// (warn: status and errcode say why, the message says when it is retried and how long
     /// the current token stays in service), "token_expired" (error: the token expired with no
     /// replacement; once per expiry), "store_unavailable" (warn), "store_recovered" (info),
-    /// "fallback_fetch" (warn). New kinds may be added; treat unknown ones by their level.
+    /// "fallback_fetch" (warn), "ticket_fetched" (info: a JS-SDK ticket was fetched; the
+    /// message names its kind, and a failed ticket fetch is a "refresh_failed" naming it too).
+    /// New kinds may be added; treat unknown ones by their level.
     pub kind: *const c_char,
     /// A one-line human-readable description.
     pub message: *const c_char,

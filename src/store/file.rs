@@ -50,6 +50,8 @@ struct OnDisk<'a> {
     fetched_at_boot_ms: u64,
     expires_at_boot_ms: u64,
     invalidated: bool,
+    /// Tickets: a refresh ahead got the same value back (see `Record::renewed`).
+    renewed: bool,
 }
 
 const VERSION: u32 = 2;
@@ -72,11 +74,17 @@ impl FileStore {
         })
     }
 
+    /// `appid` is an id, or for a ticket `id@kind` ('@' is not in the id alphabet, so a ticket's
+    /// files never collide with another id's).
     fn path(&self, appid: &str, ext: &str) -> Result<PathBuf, Error> {
-        if appid.starts_with('.')
-            || !appid
+        let (id, kind) = super::split_key(appid);
+        if id.starts_with('.')
+            || !id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+            || kind.is_some_and(|k| {
+                k.is_empty() || !k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            })
         {
             return Err(Error::invalid(
                 "a file store needs appids made of [A-Za-z0-9_-.]",
@@ -105,6 +113,7 @@ impl FileStore {
             fetched_at_boot_ms: fetched,
             expires_at_boot_ms: fetched + record.lifetime_ms,
             invalidated: record.invalidated,
+            renewed: record.renewed,
         })
         .map_err(store_error)?;
         let (mut f, tmp) = match tmp {
@@ -157,6 +166,7 @@ fn parse(bytes: &[u8], appid: &str) -> Result<Raw, (u64, String)> {
         fetched_at_ms: num("fetched_at_boot_ms"),
         expires_at_ms: num("expires_at_boot_ms"),
         invalidated: v.get("invalidated").and_then(Value::as_bool) == Some(true),
+        renewed: v.get("renewed").and_then(Value::as_bool) == Some(true),
     })
 }
 

@@ -183,6 +183,14 @@ pub fn owner_id() -> String {
     )
 }
 
+/// Splits a credential's store key: an id, or `id@kind` for a JS-SDK ticket of that id.
+pub fn split_key(key: &str) -> (&str, Option<&str>) {
+    match key.split_once('@') {
+        Some((id, kind)) => (id, Some(kind)),
+        None => (key, None),
+    }
+}
+
 pub fn store_error(what: impl fmt::Display) -> Error {
     Error::new(Status::Store, format!("token store: {what}"))
 }

@@ -31,6 +31,9 @@ pub struct Record {
     pub remaining_ms: u64,
     /// Set when a process reported this token rejected and could not replace it yet.
     pub invalidated: bool,
+    /// A refresh ahead of expiry got this same value back (WeChat re-serves a ticket while it
+    /// is valid): it is kept to its expiry, not refreshed ahead again by anyone in the fleet.
+    pub renewed: bool,
 }
 
 impl Record {
@@ -47,8 +50,12 @@ impl Record {
         !self.invalidated && self.remaining_ms > margin_ms
     }
 
-    /// Whether a refresh `ahead` of expiry (capped at half the lifetime) is due.
+    /// Whether a refresh `ahead` of expiry (capped at half the lifetime) is due; never for a
+    /// `renewed` record, which is replaced when it expires.
     pub fn refresh_due(&self, ahead: Duration) -> bool {
+        if self.renewed {
+            return false;
+        }
         let ahead = ahead.min(self.lifetime() / 2).as_millis() as u64;
         self.remaining_ms <= ahead
     }
@@ -95,6 +102,7 @@ pub struct Raw {
     pub fetched_at_ms: Option<u64>,
     pub expires_at_ms: Option<u64>,
     pub invalidated: bool,
+    pub renewed: bool,
 }
 
 /// WeChat's tokens are `[A-Za-z0-9_-]` in practice, but the alphabet is not documented; we
@@ -134,6 +142,7 @@ pub fn validate(raw: Raw, now_ms: u64) -> Loaded {
         // Never more than the lifetime, even for a record from a little in the future.
         remaining_ms: expires.saturating_sub(now_ms).min(lifetime),
         invalidated: raw.invalidated,
+        renewed: raw.renewed,
     })
 }
 
@@ -148,6 +157,7 @@ mod tests {
             fetched_at_ms: Some(fetched),
             expires_at_ms: Some(expires),
             invalidated: false,
+            renewed: false,
         }
     }
 
@@ -159,6 +169,7 @@ mod tests {
             lifetime_ms: 10_000,
             remaining_ms,
             invalidated: false,
+            renewed: false,
         };
         assert!(!r(6_000).refresh_due(Duration::from_secs(300)));
         assert!(r(5_000).refresh_due(Duration::from_secs(300)));
@@ -177,7 +188,8 @@ mod tests {
                 generation: 3,
                 lifetime_ms: 8_200_000,
                 remaining_ms: 6_200_000,
-                invalidated: false
+                invalidated: false,
+                renewed: false
             })
         );
         assert_eq!(l.next_generation(), 4);
@@ -223,7 +235,7 @@ mod tests {
             invalidated in proptest::bool::ANY,
         ) {
             let raw = Raw { access_token: token, generation, fetched_at_ms: fetched,
-                            expires_at_ms: expires, invalidated };
+                            expires_at_ms: expires, invalidated, renewed: false };
             match validate(raw, now) {
                 Loaded::Valid(r) => {
                     proptest::prop_assert!(valid_token(&r.access_token));

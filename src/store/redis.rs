@@ -60,7 +60,8 @@ static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
         redis.call('DEL', KEYS[1])
         redis.call('HSET', KEYS[1], 'access_token', ARGV[2], 'generation', ARGV[3],
                    'fetched_at_ms', string.format('%d', fetched),
-                   'expires_at_ms', string.format('%d', expires), 'invalidated', '0')
+                   'expires_at_ms', string.format('%d', expires), 'invalidated', '0',
+                   'renewed', ARGV[6])
         redis.call('PEXPIRE', KEYS[1], expires - now + 86400000)
         return 1"
     ))
@@ -150,13 +151,17 @@ impl RedisStore {
         })
     }
 
-    /// `{appid}` is a Redis Cluster hash tag: the record and the lease share a slot.
+    /// `{appid}` is a Redis Cluster hash tag: the record and the lease share a slot. A ticket
+    /// (`id@kind`) keeps its id's tag: `<prefix>{id}:ticket:<kind>`, in the same slot.
     fn key(&self, appid: &str) -> String {
-        format!("{}{{{appid}}}", self.prefix)
+        match super::split_key(appid) {
+            (id, Some(kind)) => format!("{}{{{id}}}:ticket:{kind}", self.prefix),
+            (id, None) => format!("{}{{{id}}}", self.prefix),
+        }
     }
 
     fn lease_key(&self, appid: &str) -> String {
-        format!("{}{{{appid}}}:lease", self.prefix)
+        format!("{}:lease", self.key(appid))
     }
 
     fn with_conn<T>(
@@ -202,6 +207,7 @@ fn parse_load(v: Value) -> Result<Loaded, String> {
             b"fetched_at_ms" => raw.fetched_at_ms = num(),
             b"expires_at_ms" => raw.expires_at_ms = num(),
             b"invalidated" => raw.invalidated = text.as_deref() == Some("1"),
+            b"renewed" => raw.renewed = text.as_deref() == Some("1"),
             _ => {}
         }
     }
@@ -271,6 +277,7 @@ impl Store for RedisStore {
                 // The request's transit to the server makes the token older than it was when
                 // sent: the last measured round trip stands in for it.
                 .arg(r.age_ms() + lease.rtt_ms)
+                .arg(if r.renewed { "1" } else { "0" })
                 .invoke(c)
         })?;
         Ok(done == 1)

@@ -26,6 +26,13 @@ class Options(TypedDict, total=False):
     #: ``"stable"`` (default; several processes never overwrite each other's token) or
     #: ``"classic"`` (``/cgi-bin/token``; a single process only).
     endpoint: Literal["stable", "classic"]
+    #: ``"mp"`` (default: Official Account / Mini Program) or ``"wecom"`` (the id is a label of
+    #: one WeCom corp secret; tokens from ``qyapi.weixin.qq.com``).
+    platform: Literal["mp", "wecom"]
+    #: WeCom: the corp's id (required with ``platform="wecom"``).
+    corpid: str
+    #: WeCom: the app's agentid, for ``wx.agentConfig`` (``agent_config`` tickets).
+    agentid: int
     #: Refresh this many seconds before expiry (default 300).
     refresh_ahead_secs: int
     #: Timeout of one upstream request (default 5000).

@@ -28,6 +28,15 @@ namespace WxToken
         /// <summary><c>endpoint</c>: which token API; default <see cref="WxEndpoint.Stable"/>.</summary>
         public WxEndpoint? Endpoint { get; set; }
 
+        /// <summary><c>platform</c>: <c>"mp"</c> (the default: an Official Account or Mini Program, the id is its appid) or <c>"wecom"</c> (WeCom: the id is a label of one corp secret, tokens from <c>qyapi.weixin.qq.com</c>; needs <see cref="Corpid"/>).</summary>
+        public string Platform { get; set; }
+
+        /// <summary><c>corpid</c>: WeCom, the corp's id (required with <see cref="Platform"/> <c>"wecom"</c>).</summary>
+        public string Corpid { get; set; }
+
+        /// <summary><c>agentid</c>: WeCom, the app's agentid, for <c>wx.agentConfig</c> (<c>agent_config</c> tickets).</summary>
+        public int? Agentid { get; set; }
+
         /// <summary><c>refresh_ahead_secs</c>: how many seconds before expiry the background refresh starts; default 300, capped by the engine at half the token's lifetime. 0 to 86400.</summary>
         public int? RefreshAheadSecs { get; set; }
 
@@ -100,6 +109,9 @@ namespace WxToken
             var sb = new StringBuilder("{");
             Str(sb, "api_base", ApiBase);
             if (Endpoint.HasValue) Str(sb, "endpoint", Endpoint.Value == WxEndpoint.Classic ? "classic" : "stable");
+            Str(sb, "platform", Platform);
+            Str(sb, "corpid", Corpid);
+            Num(sb, "agentid", Agentid, nameof(Agentid));
             Num(sb, "refresh_ahead_secs", RefreshAheadSecs, nameof(RefreshAheadSecs));
             Num(sb, "timeout_ms", TimeoutMs, nameof(TimeoutMs));
             Num(sb, "retry_min_ms", RetryMinMs, nameof(RetryMinMs));
