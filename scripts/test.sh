@@ -32,7 +32,7 @@ step() {
 
 step format cargo fmt --all --check
 step build cargo build --workspace --all-targets --locked
-step rust cargo test --workspace --locked
+step rust cargo test --workspace --locked --no-fail-fast
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 step sanitize bash scripts/sanitize.sh
 step demo bash scripts/demo.sh
