@@ -17,7 +17,7 @@ namespace WxToken
     /// Per-app engine options. Every property is optional: <c>null</c> keeps the engine's default
     /// (shown in each property's summary). Serialized to the engine's <c>options_json</c> by <see cref="ToJson"/>.
     /// </summary>
-    public sealed class WxTokenOptions
+    public sealed partial class WxTokenOptions
     {
         /// <summary>Scheme and host of WeChat's API; default <c>https://api.weixin.qq.com</c>. Plain http is accepted only for loopback hosts (tests, local proxies).</summary>
         public string ApiBase { get; set; }
@@ -52,6 +52,7 @@ namespace WxToken
             Num(sb, "retry_min_ms", RetryMin, false, nameof(RetryMin));
             Num(sb, "retry_max_ms", RetryMax, false, nameof(RetryMax));
             Num(sb, "error_cooldown_ms", ErrorCooldown, false, nameof(ErrorCooldown));
+            AppendPlatform(sb);
             if (sb.Length == 1) return null;
             return sb.Append('}').ToString();
         }
