@@ -196,7 +196,12 @@ typedef void (*wx_event_fn)(void *user_data,
  * 10000); for client mode: "central" (the wx-tokend server's base URL, https or loopback
  * http; or several, as a JSON array of strings or one comma-separated string, tried in order
  * and failed over between, at most 16) with "central_key" (this client's key for them).
- * Unknown keys are rejected with WX_INVALID_ARGUMENT.
+ * Process-wide settings of background refreshing: "refresh_workers" (1 to 256; the pool of
+ * refresh threads is the largest value any registration gave, 8 if none did) and
+ * "refresh_rate_per_sec" (1 to 100000: background refreshes per second to this app's api_base
+ * or central server, shared by every app of the process using it; the lowest value any
+ * registration for that upstream gave applies, 50 if none did; fetches by callers that have
+ * no token are never delayed by it). Unknown keys are rejected with WX_INVALID_ARGUMENT.
  *
  * A file store directory must be owned by this user and not writable by group or others.
  *
@@ -214,6 +219,21 @@ typedef void (*wx_event_fn)(void *user_data,
 int32_t wx_token_register(const char *appid,
                           const char *secret,
                           const char *options_json);
+
+/**
+ * Unregisters an app, for an account that leaves: its background refresh stops, a fetch in
+ * flight for it lands without publishing anything (callers waiting on it get
+ * WX_UNKNOWN_APP), and later calls for `appid` return WX_UNKNOWN_APP until it is registered
+ * again, which starts it from scratch. Its secret is released (zeroized once a fetch in flight
+ * ends). A record in a shared store is left alone: other processes of the fleet may still
+ * use the app. The address from wx_token_generation_counter stays valid (the counter moves,
+ * so binding-side caches drop the token); the engine keeps about 1.4 KiB per distinct appid
+ * ever registered until the process exits.
+ *
+ * Returns WX_OK, WX_INVALID_ARGUMENT, WX_UNKNOWN_APP (not registered), or WX_PANIC for an
+ * internal bug.
+ */
+int32_t wx_token_unregister(const char *appid);
 
 /**
  * Copies a valid access_token for `appid` into `buf`, NUL-terminated.
@@ -260,13 +280,18 @@ int32_t wx_token_get_ex(const char *appid,
  * If it is still the cached token, it stops being handed out and a replacement is fetched
  * before this returns (one fetch, however many threads report the same token; concurrent
  * wx_token_get calls wait for it). If the cache has already moved on, nothing happens and
- * WX_OK is returned. With the "stable" endpoint, WeChat is first asked in normal mode; only
- * if it hands back the rejected token again is force_refresh used, within WeChat's limits
- * (one per 30 s, 20 per day), else WX_RATE_LIMITED is returned and the token stays in service.
+ * WX_OK is returned. A process with no cached token (say, restarted since it used `stale`)
+ * has the report judged against the shared store's record, or in client mode by the central
+ * server: replaced if it is still the fleet's token, else the current one is taken. With the
+ * "stable" endpoint, WeChat is first asked in normal mode; only if it hands back the rejected
+ * token again is force_refresh used, within WeChat's limits (one per 30 s, 20 per day), else
+ * WX_RATE_LIMITED is returned and the token stays in service.
  *
  * Replacements started this way are paced per app ("passive_refresh_interval_secs", 30 s;
  * "passive_refresh_daily_limit", 100 a day): beyond that WX_RATE_LIMITED is returned and the
- * token stays in service. In client mode the central server paces them instead.
+ * token stays in service. They are counted per process with the memory store, and for the
+ * whole fleet with a shared store, where only reports that do replace the token count
+ * (docs/STORES.md). In client mode the central server paces them instead.
  *
  * `stale_token == NULL` forces a refresh, under WeChat's forced-refresh limits (on either
  * endpoint).
@@ -367,8 +392,8 @@ const char *wx_status_name(int32_t status);
  * way in the parent's other threads (the child does not have them). The callback stays set
  * in a fork child.
  *
- * Returns WX_OK, or WX_INVALID_ARGUMENT if `min_level` is not one of WX_LEVEL_* (nothing is
- * changed then).
+ * Returns WX_OK, WX_INVALID_ARGUMENT if `min_level` is not one of WX_LEVEL_* (nothing is
+ * changed then), or WX_PANIC for an internal bug.
  */
 int32_t wx_set_event_callback(wx_event_fn fn,
                               void *user_data,

@@ -12,6 +12,8 @@ export WX_TOKEN_LIB="$root/target/debug/libwx_token.so"
 export WX_FAKE_BIN="$root/target/debug/wx-fake-wechat"
 export WX_STORE_PEER_BIN="$root/target/debug/examples/store_peer"
 export WX_TOKEND_BIN="$root/target/debug/wx-tokend"
+# The Python package builds (sdist, wheel) reuse the release dependencies the demo built.
+export WX_PY_CARGO_TARGET_DIR="$root/target"
 export CARGO_TERM_COLOR=never
 
 declare -a results=()

@@ -115,9 +115,25 @@ pub fn register(
         }
     };
     fork::install_handlers();
-    registry::upsert(appid, AppConfig { secret, options });
+    let (workers, rate) = (options.refresh_workers, options.refresh_rate_per_sec);
+    let app = registry::upsert(appid, AppConfig { secret, options });
+    refresher::configure(app.upstream_key(), workers, rate);
     refresher::ensure_running();
     Ok(())
+}
+
+/// Unregisters `appid` (an account that left the platform). A fetch in flight for it lands
+/// without publishing anything, its background refresh stops, and later calls answer
+/// UNKNOWN_APP until it is registered again (then it starts from scratch: no token, no
+/// remembered failure). A record in a shared store is left for the other processes of the
+/// fleet. The app's memory (~1.4 KiB) and generation counter stay allocated, so addresses
+/// handed out stay valid.
+pub fn unregister(appid: &str) -> Result<(), Error> {
+    if registry::unregister(appid) {
+        Ok(())
+    } else {
+        Err(unknown_app(appid))
+    }
 }
 
 /// Runs `f` on a usable token for `appid`: the cached one without I/O, or one fetched now
@@ -129,6 +145,14 @@ pub fn with_token<R>(appid: &str, f: impl FnOnce(&crate::token::Token) -> R) -> 
         Some(result) => result,
         None => Err(unknown_app(appid)),
     }
+}
+
+/// Runs `f` on the cached token's bytes, if `appid` is registered and its token usable now:
+/// the fast path of `wx_token_get`, which takes `with_token` when this answers `None`.
+#[inline]
+pub(crate) fn with_cached_bytes<R>(appid: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    refresher::ensure_running();
+    registry::find_bytes(appid)?.with_cached_bytes(f)
 }
 
 pub fn get(appid: &str) -> Result<String, Error> {

@@ -26,6 +26,7 @@ use crate::status::Status;
 use crate::store::StoreSpec;
 use crate::sync::{LockExt, wait_until};
 use crate::token::Token;
+use crate::token_cell::TokenCell;
 use crate::upstream::{self, CentralCall, Fetched};
 
 /// How soon to look again when another process holds the refresh lease.
@@ -71,8 +72,13 @@ pub struct App {
     /// The generation of the last token reported as expired (`token_expired`), so each
     /// expiry is reported once.
     expiry_reported: AtomicU64,
-    /// The app's JS-SDK tickets (#13), each with this same machinery, fetched with its token.
-    tickets: crate::ticket::Tickets,
+    /// SCALE: the refresher's mark of where this app sits in its timer queue.
+    pub(crate) queue_mark: refresher::QueueMark,
+    /// SCALE: an inline copy of `current` for `wx_token_get`'s cached path; changed with it.
+    cell: TokenCell,
+    /// The app's JS-SDK tickets (#13), each with this same machinery, fetched with its token;
+    /// made on first use (an app that never asks for a ticket pays one pointer), never freed.
+    tickets: std::sync::atomic::AtomicPtr<crate::ticket::Tickets>,
 }
 
 #[derive(Default)]
@@ -80,6 +86,9 @@ struct State {
     /// The fork epoch of the fetch in progress. A flight inherited from the parent across
     /// `fork()` has an older epoch: its thread does not exist here, so it is ignored.
     flight: Option<u64>,
+    /// The flight was claimed by the refresher (`claim_refresh`), so `run_claimed_refresh`
+    /// flies it; a flight a caller started is never flown twice.
+    claimed: bool,
     /// Flights completed so far; waiters compare it to learn that theirs has landed.
     completed: u64,
     /// The failure of the latest completed flight, shared with everyone who waited on it.
@@ -103,7 +112,7 @@ struct State {
     config_epoch: u64,
 }
 
-/// [abi] A rejected token, and the fork epoch of the process where it was reported.
+/// A rejected token, and the fork epoch of the process where it was reported.
 struct Rejected {
     token: Box<str>,
     epoch: u64,
@@ -163,6 +172,7 @@ impl Drop for LandOnUnwind<'_> {
     fn drop(&mut self) {
         let mut st = self.0.state.lock_ok();
         st.flight = None;
+        st.claimed = false;
         st.completed += 1;
         st.last_error = Some(Error::new(
             Status::Panic,
@@ -182,6 +192,8 @@ enum Report {
         /// stable_token handed back the token already cached.
         renewed: bool,
     },
+    /// A passive refresh refused by the fleet's pace, told like the process's own pace.
+    Limited(Error),
     Failed {
         error: Error,
         /// When the engine may try again; `None` when the error says so itself.
@@ -200,8 +212,11 @@ enum Landing {
 }
 
 impl App {
-    pub fn new(appid: &str, config: AppConfig) -> App {
-        App {
+    /// Builds an app and leaks it: apps live as long as the process (the registry and the
+    /// refresher hold them as `&'static`, and bindings hold their generation counter's
+    /// address), which is also what lets `fly` hand `self` to the refresher.
+    pub fn new(appid: &str, config: AppConfig) -> &'static App {
+        Box::leak(Box::new(App {
             appid: appid.into(),
             config: ArcSwap::from_pointee(config),
             current: ArcSwapOption::empty(),
@@ -213,8 +228,98 @@ impl App {
             store_health: StoreHealth::default(),
             counters: Counters::default(),
             expiry_reported: AtomicU64::new(0),
-            tickets: Default::default(),
+            queue_mark: refresher::QueueMark::default(),
+            cell: TokenCell::new(appid),
+            tickets: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+        }))
+    }
+
+    pub fn appid(&self) -> &str {
+        &self.appid
+    }
+
+    /// SCALE: runs `f` on the cached token's bytes if it is usable now, without touching
+    /// `current`.
+    #[inline]
+    pub fn with_cached_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        self.cell.with_copy(f)
+    }
+
+    #[inline]
+    pub fn is_registered(&self) -> bool {
+        self.cell.is_registered()
+    }
+
+    /// SCALE: whether this is `appid`'s app, compared in the cell when the appid is short.
+    #[inline]
+    pub fn appid_is(&self, appid: &[u8]) -> bool {
+        self.cell
+            .key_is(appid)
+            .unwrap_or_else(|| self.appid.as_bytes() == appid)
+    }
+
+    /// SCALE: unregisters the app. Its token is withdrawn (the generation counter moves, so
+    /// binding-side caches drop it), its secret released (zeroized once a fetch in flight,
+    /// which holds the old configuration, lands), and the configuration epoch bumped so that
+    /// such a fetch lands as superseded: nothing is published, no error is remembered. The
+    /// refresher drops the app when it next looks at it. A record in a shared store is left
+    /// alone: other processes of the fleet may still use the app.
+    pub fn retire(&self) {
+        let mut st = self.state.lock_ok();
+        // SCALE: false once unregistered: the registry then answers UNKNOWN_APP and the
+        // refresher drops the app. Changed only under `state`.
+        self.cell.set_registered(false);
+        self.reset_locked(&mut st);
+        let retired = AppConfig {
+            secret: None,
+            options: self.config.load().options.clone(),
+        };
+        self.config.store(Arc::new(retired));
+        drop(st);
+        self.tickets_if_any().into_iter().for_each(|t| t.reset());
+        // Waiters on a flight of this app see it unregistered when they wake.
+        self.done.notify_all();
+    }
+
+    /// Forgets the token and everything learnt under the old configuration; `state` held.
+    fn reset_locked(&self, st: &mut State) {
+        st.config_epoch += 1;
+        st.failure = None;
+        st.bg_failure = None;
+        st.last_error = None;
+        st.rejected = None;
+        st.not_before = None;
+        self.withdraw();
+    }
+
+    fn unknown(&self) -> Error {
+        Error::new(
+            Status::UnknownApp,
+            format!("app {:?} is not registered", self.appid),
+        )
+    }
+
+    /// The refresh's upstream, for the refresher's per-upstream rate limit: the central
+    /// server in client mode, else `api_base`.
+    pub fn upstream_key(&self) -> Box<str> {
+        let config = self.config.load();
+        match &config.options.central {
+            // The servers as a list: one fleet of central servers shares one rate.
+            Some(c) => c
+                .servers
+                .iter()
+                .map(|srv| srv.base.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+                .into(),
+            None => config.options.api_base.as_str().into(),
         }
+    }
+
+    /// `self` as the `&'static` it is.
+    fn leaked(&self) -> &'static App {
+        // SAFETY: apps exist only as leaks made by `App::new`, never freed.
+        unsafe { &*std::ptr::from_ref(self) }
     }
 
     pub fn generation_counter(&self) -> &AtomicU64 {
@@ -224,35 +329,55 @@ impl App {
     /// Replaces the secret and options. A new secret or upstream drops the cached token and
     /// any remembered failure (the user has presumably fixed what failed); otherwise the
     /// token survives.
-    pub fn reconfigure(&self, config: AppConfig) {
+    pub fn reconfigure(&'static self, config: AppConfig) {
         let mut st = self.state.lock_ok();
-        let reset = !self.config.load().same_upstream(&config);
+        // A revived (re-registered after unregister) app starts from scratch.
+        let reset = !self.is_registered() || !self.config.load().same_upstream(&config);
         self.config.store(Arc::new(config));
         if reset {
-            st.config_epoch += 1;
-            st.failure = None;
-            st.bg_failure = None;
-            st.last_error = None;
-            st.rejected = None;
-            self.withdraw();
+            self.reset_locked(&mut st);
         }
+        self.cell.set_registered(true);
         drop(st);
         if reset {
-            self.tickets.reset();
+            self.tickets_if_any().into_iter().for_each(|t| t.reset());
         }
-        refresher::wake();
-    }
-
-    pub fn appid(&self) -> &str {
-        &self.appid
+        refresher::schedule(self);
     }
 
     pub fn config(&self) -> Arc<AppConfig> {
         self.config.load_full()
     }
 
-    pub fn tickets(&self) -> &crate::ticket::Tickets {
-        &self.tickets
+    /// The app's ticket cells, made on first use.
+    pub fn tickets(&self) -> &'static crate::ticket::Tickets {
+        if let Some(t) = self.tickets_if_any() {
+            return t;
+        }
+        // Made under `state`, which fork() holds: no cell appears (and is locked) between this
+        // app's fork_lock and the fork, where the child would inherit its lock held.
+        let _st = self.state.lock_ok();
+        let fresh = Box::into_raw(Box::default());
+        match self.tickets.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: published once, never freed.
+            Ok(_) => unsafe { &*fresh },
+            Err(existing) => {
+                // SAFETY: `fresh` was never shared; `existing` is published and never freed.
+                drop(unsafe { Box::from_raw(fresh) });
+                unsafe { &*existing }
+            }
+        }
+    }
+
+    /// The app's ticket cells if any ticket was ever asked for.
+    pub fn tickets_if_any(&self) -> Option<&'static crate::ticket::Tickets> {
+        // SAFETY: null, or published by `tickets` and never freed.
+        unsafe { self.tickets.load(Ordering::Acquire).as_ref() }
     }
 
     /// Runs `f` on a usable token: the cached one without I/O, else after a (shared) fetch.
@@ -281,6 +406,9 @@ impl App {
             let now = Instant::now();
             if let Some(token) = self.usable(now) {
                 return Ok(token);
+            }
+            if !self.is_registered() {
+                return Err(self.unknown());
             }
             if let Some(seq) = awaited
                 && st.completed != seq
@@ -336,6 +464,9 @@ impl App {
         while st.flight_live() {
             st = self.wait_on_flight(st)?;
         }
+        if !self.is_registered() {
+            return Err(self.unknown());
+        }
         let reason = match stale {
             Some(stale) => {
                 match self.current.load_full() {
@@ -343,11 +474,16 @@ impl App {
                     // Nothing cached here (a worker restarted between using a token and
                     // learning it was rejected): with a shared store, the report is judged
                     // against the store's record by the flight below (Need::Replace), which
-                    // replaces it if it is `stale` and otherwise just installs it.
-                    None if matches!(self.config.load().options.store, StoreSpec::Shared(_)) => {}
+                    // replaces it if it is `stale` and otherwise just installs it. In client
+                    // mode the central server is the fleet's store: the report goes to it, and
+                    // it judges it against its current token the same way.
+                    None if {
+                        let options = &self.config.load().options;
+                        matches!(options.store, StoreSpec::Shared(_)) || options.central.is_some()
+                    } => {}
                     _ => return Ok(()),
                 }
-                // [abi] #11 item 2: a report that would start a fetch is paced.
+                // #11 item 2: a report that would start a fetch is paced.
                 if let Err(e) = self.pace_passive_refresh() {
                     drop(st);
                     return Err(self.passive_refresh_limited(e));
@@ -377,13 +513,16 @@ impl App {
         }
     }
 
-    /// [abi] Takes one of the passive refresh's slots (#11 item 2), for a report that is about
+    /// Takes one of the passive refresh's slots (#11 item 2), for a report that is about
     /// to start a fetch; beyond the pace the caller leaves the token in service. Client mode
     /// leaves this to the central server, which may already hold a newer token and then
-    /// answers without a fetch. Called with `state` held.
+    /// answers without a fetch. A shared store keeps the same pace for the whole fleet, under
+    /// the lease and only when a fetch would follow (`source::pace_replacement`): a report the
+    /// store answers with a newer token spends nothing. Called with `state` held.
     fn pace_passive_refresh(&self) -> Result<(), Error> {
         let config = self.config.load();
-        if config.options.central.is_some() {
+        if config.options.central.is_some() || matches!(config.options.store, StoreSpec::Shared(_))
+        {
             return Ok(());
         }
         self.passive
@@ -408,19 +547,43 @@ impl App {
     /// point of a usable token, pushed back by any backoff. Nothing while a fetch is in
     /// flight (its landing wakes the refresher) or once the token has expired (then callers
     /// fetch on demand, under the same backoff).
+    /// With its tickets (#13): the earliest of the token's and each ticket's due instant, so
+    /// the refresher's one queue entry per app serves all of them.
     pub fn next_due(&self) -> Option<Instant> {
         let st = self.state.lock_ok();
-        self.due_locked(&st)
+        let token = self.due_locked(&st);
+        drop(st);
+        if !self.is_registered() {
+            return None;
+        }
+        self.tickets_if_any()
+            .into_iter()
+            .flat_map(|t| t.cells())
+            .filter_map(|c| c.next_due(self))
+            .chain(token)
+            .min()
+    }
+
+    /// `&'static self` for the refresher, which queues apps by reference.
+    pub(crate) fn schedule_refresh(&self) {
+        refresher::schedule(self.leaked());
     }
 
     fn due_locked(&self, st: &State) -> Option<Instant> {
-        if st.flight_live() {
+        if st.flight_live() || !self.is_registered() {
             return None;
         }
         let token = self.current.load_full()?;
         let config = self.config.load();
         let options = &config.options;
-        let mut due = token.refresh_at(options.refresh_ahead);
+        // SCALE: spread over the first half of the refresh-ahead window, so that tokens
+        // fetched together (a cold start, a fleet restart) do not come due together.
+        let mut due = token.refresh_at(options.refresh_ahead)
+            + refresher::spread(
+                &self.appid,
+                token.generation,
+                token.refresh_window(options.refresh_ahead),
+            );
         if matches!(options.store, StoreSpec::Shared(_)) {
             // Pick up what other processes published (refreshes, invalidations) before this
             // process's own refresh would come due.
@@ -439,22 +602,41 @@ impl App {
     }
 
     /// Claims the background refresh if it is due now; the refresher then hands the claim to
-    /// a worker thread that calls `run_claimed_refresh`.
-    pub fn claim_refresh(&self, now: Instant) -> bool {
+    /// a worker thread that calls `run_claimed_refresh`. SCALE: reads the clock itself, after
+    /// computing the due instant, since a due instant may be "now" (a shared store never
+    /// synced).
+    /// Claims every refresh of this app that is due now (the token's, its tickets'); `true`
+    /// if any was, and then `run_claimed_refresh` runs them.
+    pub fn claim_refresh(&self) -> bool {
+        let now = Instant::now();
         let mut st = self.state.lock_ok();
-        match self.due_locked(&st) {
+        let token = match self.due_locked(&st) {
             Some(due) if due <= now => {
                 st.flight = Some(fork::epoch());
+                st.claimed = true;
                 true
             }
             _ => false,
+        };
+        drop(st);
+        let mut any = token;
+        if self.is_registered() {
+            for c in self.tickets_if_any().into_iter().flat_map(|t| t.cells()) {
+                any |= c.claim_refresh(self, now);
+            }
         }
+        any
     }
 
     pub fn run_claimed_refresh(&self) {
-        let st = self.state.lock_ok();
-        if st.flight_live() {
+        let mut st = self.state.lock_ok();
+        if st.flight_live() && std::mem::take(&mut st.claimed) {
             let _ = self.fly(st, Reason::Background);
+        } else {
+            drop(st);
+        }
+        for c in self.tickets_if_any().into_iter().flat_map(|t| t.cells()) {
+            c.run_claimed_refresh(self);
         }
     }
 
@@ -518,7 +700,7 @@ impl App {
                     st.rejected = None;
                     st.not_before = None;
                     st.synced_at = Some(now);
-                    let from_upstream = !got.from_store;
+                    let (from_upstream, paced) = (!got.from_store, got.paced);
                     let token = self.install(got.fetched, got.requested_at);
                     if from_upstream {
                         report = Report::Fetched {
@@ -531,11 +713,16 @@ impl App {
                         // plain get is served the token WeChat calls current (#11 item 4).
                         Some(e) if matches!(reason, Reason::Invalidated | Reason::Forced) => {
                             // WeChat handed back the token a caller saw rejected, and the
-                            // forced refresh that would replace it is beyond WeChat's limits.
-                            report = Report::Failed {
-                                error: e.clone(),
-                                retry_in: None,
-                                serving: Some(token),
+                            // forced refresh that would replace it is beyond WeChat's limits;
+                            // or the fleet's pace of passive refreshes refused the fetch.
+                            report = if paced {
+                                Report::Limited(e.clone())
+                            } else {
+                                Report::Failed {
+                                    error: e.clone(),
+                                    retry_in: None,
+                                    serving: Some(token),
+                                }
                             };
                             (Err(e.clone()), Some(e))
                         }
@@ -556,7 +743,7 @@ impl App {
                 Outcome::Failed(e) => {
                     self.counters.failure(&e);
                     if reason != Reason::Background {
-                        // [abi] #11 item 4: the report died with its flight; a later plain
+                        // #11 item 4: the report died with its flight; a later plain
                         // get must not chase a forced refresh for it (RATE_LIMITED).
                         st.rejected = None;
                     }
@@ -601,7 +788,9 @@ impl App {
         drop(st);
         std::mem::forget(unwinding);
         self.done.notify_all();
-        refresher::wake();
+        // Queue the app's next refresh (every app is leaked by `App::new`), then tell the
+        // operator, with no lock held.
+        refresher::schedule(self.leaked());
         self.report(report, reason);
         landing
     }
@@ -610,6 +799,7 @@ impl App {
     fn report(&self, report: Report, reason: Reason) {
         match report {
             Report::Quiet => {}
+            Report::Limited(e) => drop(self.passive_refresh_limited(e)),
             Report::Fetched { token, renewed } => events::emit(
                 Level::Info,
                 &self.appid,
@@ -657,8 +847,16 @@ impl App {
         }
     }
 
-    /// For the refresher: reports the current token's expiry once if it expired with no
-    /// replacement (every refresh failed), and otherwise says when to look again.
+    /// For the refresher's queue: the current token's expiry, until `watch_expiry` reported it.
+    pub fn expiry_due(&self) -> Option<Instant> {
+        let token = self.current.load_full()?;
+        (self.expiry_reported.load(Ordering::Acquire) != token.generation)
+            .then(|| token.expires_at())
+    }
+
+    /// For the refresher, with no lock held: reports the current token's expiry once if it
+    /// expired with no replacement (every refresh failed), and otherwise says when to look
+    /// again.
     pub fn watch_expiry(&self, now: Instant) -> Option<Instant> {
         let token = self.current.load_full()?;
         if token.is_usable(now) {
@@ -721,7 +919,7 @@ impl App {
                     .timed(|| upstream::fetch_central(&self.appid, &config.options, central, call))
             };
             return match fetch(call) {
-                // [abi] The server refused the refresh within its limits: like a local
+                // The server refused the refresh within its limits: like a local
                 // refusal, only the reporter learns it, and the server's current token (a
                 // plain get) goes back into service instead of a cooldown of RATE_LIMITED.
                 Err(refused) if refused.status() == Status::RateLimited => {
@@ -794,6 +992,8 @@ impl App {
             generation,
         ));
         self.current.store(Some(token.clone()));
+        self.cell
+            .publish(token.value().as_bytes(), token.expires_at());
         self.generation.store(generation, Ordering::Release);
         token
     }
@@ -802,6 +1002,7 @@ impl App {
     fn withdraw(&self) {
         let next = self.generation.load(Ordering::Relaxed) + 1;
         self.current.store(None);
+        self.cell.clear();
         self.generation.store(next, Ordering::Release);
     }
 
@@ -812,7 +1013,9 @@ impl App {
         fork::hold(self.force.lock_ok());
         fork::hold(self.passive.lock_ok());
         self.counters.fork_lock();
-        self.tickets.fork_lock();
+        if let Some(t) = self.tickets_if_any() {
+            t.fork_lock();
+        }
     }
 
     pub fn stats(&self) -> AppStats {
@@ -845,7 +1048,7 @@ impl App {
 mod tests {
     use super::*;
 
-    fn app() -> App {
+    fn app() -> &'static App {
         App::new(
             "wx_unit",
             AppConfig {
@@ -860,7 +1063,7 @@ mod tests {
         let app = app();
         app.state.lock_ok().flight = Some(fork::epoch());
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _landing = LandOnUnwind(&app);
+            let _landing = LandOnUnwind(app);
             panic!("simulated bug in a fetch");
         }));
         assert!(caught.is_err());

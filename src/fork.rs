@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{MutexGuard, Once};
 
-use crate::{platform, refresher, registry};
+use crate::{platform, refresher, registry, upstream};
 
 static EPOCH: AtomicU64 = AtomicU64::new(1);
 static HANDLERS: Once = Once::new();
@@ -28,9 +28,13 @@ pub fn install_handlers() {
 }
 
 extern "C" fn prepare() {
+    // The engine's one lock order: the event callback's registration, registry writer,
+    // refresher, apps, HTTP agents.
     crate::ffi::fork_lock();
-    registry::fork_lock_all();
+    registry::fork_lock_writer();
     refresher::fork_lock();
+    registry::fork_lock_apps();
+    upstream::fork_lock();
 }
 
 extern "C" fn parent() {

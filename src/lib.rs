@@ -2,7 +2,8 @@
 //! process, and exposes that through a C ABI (`ffi`, header `include/wx_token.h`).
 //!
 //! Module map: `api` is the engine's Rust surface; `app` is one app's token state machine;
-//! `registry` the process-wide app table; `refresher` the background refresh thread;
+//! `registry` the process-wide app table; `ticket` an app's JS-SDK tickets (#13) and `jssdk` their signatures; `refresher` the background refreshes (timer queue,
+//! worker pool, per-upstream rate); `token_cell` the cached read path;
 //! `upstream` one HTTP exchange with WeChat; `pacing` backoff and WeChat's force limits;
 //! `fork` fork-safety; `platform` what differs between operating systems; `events` what operators are told; `options` (keys listed in `options_schema`), `secret`, `token`, `error`, `status` the values they share.
 
@@ -27,12 +28,13 @@ mod store;
 mod sync;
 mod ticket;
 mod token;
+mod token_cell;
 mod upstream;
 
 pub use api::{
     MAX_APPID_LEN, MAX_SECRET_LEN, TokenInfo, generation_counter, get, get_info, invalidate,
-    jssdk_config, register, shutdown, stats, ticket, ticket_invalidate, try_get_info, with_ticket,
-    with_token,
+    jssdk_config, register, shutdown, stats, ticket, ticket_invalidate, try_get_info, unregister,
+    with_ticket, with_token,
 };
 pub use error::{Error, TOKEN_REJECTED_ERRCODES};
 pub use options::{DEFAULT_API_BASE, Endpoint, Options};

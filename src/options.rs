@@ -80,6 +80,13 @@ pub struct Options {
     /// Client mode: tokens come from a central wx-tokend server instead of WeChat, so this
     /// process needs no AppSecret.
     pub central: Option<Central>,
+    /// Process-wide: background refresh worker threads. The pool is the largest value any
+    /// registration asked for; `None` leaves the default (8) to the others.
+    pub refresh_workers: Option<u32>,
+    /// Process-wide per upstream: background refreshes per second to this app's `api_base`
+    /// (or central server), shared by all apps using it. The lowest value any registration
+    /// for that upstream asked for applies; `None` leaves the default (50).
+    pub refresh_rate_per_sec: Option<u32>,
 }
 
 /// Where the central token servers are, and this client's key for them.
@@ -130,6 +137,8 @@ impl Default for Options {
             passive_refresh_interval: Duration::from_secs(30),
             passive_refresh_daily_limit: 100,
             central: None,
+            refresh_workers: None,
+            refresh_rate_per_sec: None,
         }
     }
 }
@@ -320,6 +329,12 @@ impl Options {
                 ));
             }
         }
+        if let Some(n) = raw.refresh_workers {
+            o.refresh_workers = Some(in_range("refresh_workers", n, 1, 256)? as u32);
+        }
+        if let Some(n) = raw.refresh_rate_per_sec {
+            o.refresh_rate_per_sec = Some(in_range("refresh_rate_per_sec", n, 1, 100_000)? as u32);
+        }
         let prefix = raw.store_prefix.as_deref().unwrap_or(DEFAULT_STORE_PREFIX);
         crate::store::check_prefix(prefix)?;
         // Paths to PEM files, read (and checked) by the Redis store when the app is registered.
@@ -453,6 +468,9 @@ mod tests {
             r#"{"refresh_ahead_sec":1}"#,
             r#"{"endpoint":"fast"}"#,
             r#"{"timeout_ms":0}"#,
+            r#"{"refresh_workers":0}"#,
+            r#"{"refresh_workers":257}"#,
+            r#"{"refresh_rate_per_sec":0}"#,
             r#"{"timeout_ms":-5}"#,
             r#"{"retry_min_ms":100,"retry_max_ms":50}"#,
             r#"[1,2]"#,

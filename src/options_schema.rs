@@ -33,6 +33,8 @@ macro_rules! with_options {
             passive_refresh_daily_limit: u64, "integer", "100", "most fetches started by invalidating the current token per rolling 24 h, 0 to 10000";
             central: CentralUrls, "string", "null", "client mode: the wx-tokend servers that hold the secret (https, or http on loopback), comma-separated (or a JSON array), failed over in order; needs central_key, no secret";
             central_key: String, "string", "null", "client mode: this client's key for the central server (a secret, never logged)";
+            refresh_workers: u64, "integer", "null", "process-wide: threads running background refreshes, 1 to 256; the pool is the largest value any registration gave (8 if none did)";
+            refresh_rate_per_sec: u64, "integer", "null", "process-wide per upstream: background refreshes per second to this api_base (or central server), 1 to 100000; the lowest value any registration for it gave applies (50 if none did)";
         }
     };
 }

@@ -16,7 +16,7 @@ use crate::events::{self, Level, kind};
 use crate::options::Options;
 use crate::stats::Counters;
 use crate::status::Status;
-use crate::store::{Lease, Loaded, Record, Store, StoreSpec, spend_fallback, store_error};
+use crate::store::{Lease, Loaded, Paced, Record, Store, StoreSpec, spend_fallback, store_error};
 use crate::upstream::Fetched;
 
 /// What the caller needs from the store's record for it to do instead of a fetch.
@@ -46,6 +46,8 @@ pub struct Obtained {
     pub refused: Option<Error>,
     /// Read from a shared store's record, not fetched by this process.
     pub from_store: bool,
+    /// `refused` comes from the fleet's pace of passive refreshes (see `pace_replacement`).
+    pub paced: bool,
 }
 
 impl Obtained {
@@ -55,6 +57,7 @@ impl Obtained {
             requested_at,
             refused: None,
             from_store: false,
+            paced: false,
         }
     }
 }
@@ -136,6 +139,64 @@ impl Ctx<'_> {
             format_args!("{e}"),
         );
         self.health.failed(self.appid, self.counters, e);
+    }
+}
+
+impl Ctx<'_> {
+    /// The store refused a publish made under the lease: the lease was lost (it lapsed while
+    /// this process stalled, or Redis lost the key in a restart or failover) and another
+    /// process may have fetched and published meanwhile. Serving `ours` then would put a second
+    /// token in service next to the fleet's, so the store's record wins if it is usable. Counted
+    /// and reported like a failed publish, but not as an outage: the store answered.
+    fn publish_refused(
+        &self,
+        store: &dyn Store,
+        need: Need<'_>,
+        ours: &impl HasToken,
+    ) -> Option<Outcome> {
+        self.counters.store_publish_failure();
+        let theirs = match store.load(self.appid) {
+            Ok(Loaded::Valid(r))
+                if r.access_token != ours.token() && satisfies(&r, need, self.options) =>
+            {
+                Some(r)
+            }
+            _ => None,
+        };
+        events::emit(
+            Level::Warn,
+            self.appid,
+            kind::STORE_PUBLISH_FAILED,
+            Status::Store,
+            0,
+            format_args!(
+                "token store refused the publish (the refresh lease was lost, or a newer record \
+                 is stored); {}",
+                if theirs.is_some() {
+                    "the stored token is served instead"
+                } else {
+                    "this process serves its own token until the next sync"
+                }
+            ),
+        );
+        theirs.map(|r| Outcome::Got(from_record(r)))
+    }
+}
+
+/// What `publish_refused` compares with the store's record.
+trait HasToken {
+    fn token(&self) -> &str;
+}
+
+impl HasToken for Obtained {
+    fn token(&self) -> &str {
+        &self.fetched.access_token
+    }
+}
+
+impl HasToken for Held {
+    fn token(&self) -> &str {
+        &self.token
     }
 }
 
@@ -232,13 +293,20 @@ fn under_lease(
         let record = held_record(held, loaded.next_generation());
         if record.is_usable(MARGIN_MS) && holds_up(&record, need, cx.options) {
             return match store.publish(cx.appid, &record, lease) {
-                Ok(_) => Outcome::Got(Obtained::fetched(
-                    Fetched {
-                        access_token: held.token.clone(),
-                        expires_in: held.lifetime,
-                    },
-                    held.requested_at,
-                )),
+                // Refused: someone else published meanwhile (see `publish_refused`); theirs wins.
+                Ok(published) => match (!published)
+                    .then(|| cx.publish_refused(store, need, held))
+                    .flatten()
+                {
+                    Some(theirs) => theirs,
+                    None => Outcome::Got(Obtained::fetched(
+                        Fetched {
+                            access_token: held.token.clone(),
+                            expires_in: held.lifetime,
+                        },
+                        held.requested_at,
+                    )),
+                },
                 Err(e) => {
                     cx.publish_failed(&e);
                     Outcome::Failed(e)
@@ -250,6 +318,9 @@ fn under_lease(
     if let Err(e) = store.prepare(cx.appid, lease) {
         cx.publish_failed(&e);
         return Outcome::Failed(e);
+    }
+    if let Some(refused) = pace_replacement(cx, store, need, &loaded, lease) {
+        return refused;
     }
     match fetch(Mode::Leased) {
         Ok(mut got) => {
@@ -273,8 +344,15 @@ fn under_lease(
             };
             // The token is good here either way; a failed publish is a store failure, so the
             // next sync backs off and nobody fetches blind meanwhile.
-            if let Err(e) = store.publish(cx.appid, &published, lease) {
-                cx.publish_failed(&e);
+            match store.publish(cx.appid, &published, lease) {
+                Ok(true) => {}
+                Ok(false) => {
+                    if let Some(theirs) = cx.publish_refused(store, need, &got) {
+                        return theirs;
+                    }
+                    share_again(cx, store, published);
+                }
+                Err(e) => cx.publish_failed(&e),
             }
             Outcome::Got(got)
         }
@@ -288,6 +366,74 @@ fn under_lease(
                 cx.publish_failed(&se);
             }
             Outcome::Failed(e)
+        }
+    }
+}
+
+/// After a refused publish with nothing usable stored (Redis restarted empty mid-fetch, say,
+/// taking the lease with it): shares the token just fetched under a new lease, if nobody holds
+/// one, rather than leave the store empty until this process's next sync, meanwhile another
+/// process without a token would fetch (on the classic endpoint, ending this one). Best effort:
+/// any trouble leaves it to that sync's republish.
+fn share_again(cx: &Ctx<'_>, store: &dyn Store, mut record: Record) {
+    let Ok(Some(mut lease)) = store.try_lease(cx.appid, cx.options.lease) else {
+        return;
+    };
+    if let Ok(loaded @ (Loaded::Absent | Loaded::Bad { .. })) = store.load(cx.appid) {
+        record.generation = loaded.next_generation();
+        if let Err(e) = store.publish(cx.appid, &record, &mut lease) {
+            cx.publish_failed(&e);
+        }
+    }
+    if let Err(e) = store.release(cx.appid, lease) {
+        cx.publish_failed(&e);
+    }
+}
+
+/// The fleet-wide pace of fetches that replace a reported token (the per-process one is in
+/// `App::invalidate`): without it, processes reporting each new token in turn would make one
+/// fetch per interval (and per daily limit) *each*. Only a replacement of a token still in
+/// service is paced; a fetch for want of any usable token is not. Beyond the pace the reported
+/// token stays in service and the reporter is told RATE_LIMITED (see `Obtained::refused`).
+fn pace_replacement(
+    cx: &Ctx<'_>,
+    store: &dyn Store,
+    need: Need<'_>,
+    loaded: &Loaded,
+    lease: &mut Lease,
+) -> Option<Outcome> {
+    let spacing = cx.options.passive_refresh_interval;
+    let (Need::Replace(stale), Loaded::Valid(r)) = (need, loaded) else {
+        return None;
+    };
+    if r.access_token != stale || !r.is_usable(MARGIN_MS) {
+        return None;
+    }
+    let daily = cx.options.passive_refresh_daily_limit;
+    let refused = |why: String| {
+        Some(Outcome::Got(Obtained {
+            refused: Some(Error::new(
+                Status::RateLimited,
+                format!("passive refresh refused for the whole fleet sharing the store: {why}"),
+            )),
+            paced: true,
+            ..from_record(r.clone())
+        }))
+    };
+    match store.pace_replacement(cx.appid, spacing, daily, lease) {
+        Ok(Paced::Claimed) => None,
+        Ok(Paced::TooSoon(wait)) => refused(format!(
+            "a process replaced a token less than {} s ago (passive_refresh_interval_secs); \
+             retry in {} s",
+            spacing.as_secs(),
+            wait.as_secs() + 1
+        )),
+        Ok(Paced::DailySpent) => refused(format!(
+            "{daily} in the last 24 h, the limit set by passive_refresh_daily_limit"
+        )),
+        Err(e) => {
+            cx.publish_failed(&e);
+            Some(Outcome::Failed(e))
         }
     }
 }
@@ -414,5 +560,6 @@ fn from_record(r: Record) -> Obtained {
         requested_at: now.checked_sub(age).unwrap_or(now),
         refused: None,
         from_store: true,
+        paced: false,
     }
 }

@@ -122,6 +122,8 @@ struct State {
     config_epoch: u64,
     /// A refresh ahead got the current value back: the next refresh is at its expiry.
     renewed: bool,
+    /// The flight was claimed by the refresher: `run_claimed_refresh` flies it.
+    claimed: bool,
 }
 
 impl State {
@@ -162,6 +164,7 @@ impl Drop for LandOnUnwind<'_> {
     fn drop(&mut self) {
         let mut st = self.0.state.lock_ok();
         st.flight = None;
+        st.claimed = false;
         st.completed += 1;
         st.last_error = Some(Error::new(
             Status::Panic,
@@ -400,6 +403,7 @@ impl TicketCell {
         match self.due_locked(app, &st) {
             Some(due) if due <= now => {
                 st.flight = Some(fork::epoch());
+                st.claimed = true;
                 true
             }
             _ => false,
@@ -407,8 +411,8 @@ impl TicketCell {
     }
 
     pub fn run_claimed_refresh(&self, app: &App) {
-        let st = self.state.lock_ok();
-        if st.flight_live() {
+        let mut st = self.state.lock_ok();
+        if st.flight_live() && std::mem::take(&mut st.claimed) {
             let _ = self.fly(app, st, Reason::Background);
         }
     }
@@ -476,11 +480,19 @@ impl TicketCell {
                         st.renewed = false;
                     }
                     let from_upstream = !got.from_store;
+                    // The fleet's pace refused the replacement: the reported ticket stays in
+                    // service, and only its reporter learns it was refused.
+                    let refused = got
+                        .refused
+                        .clone()
+                        .filter(|_| reason == Reason::Invalidated);
                     let t = self.install(got);
                     if from_upstream {
                         fetched_event = Some((t.clone(), same));
                     }
-                    if t.is_usable(now) {
+                    if let Some(e) = refused {
+                        (Err(e), None)
+                    } else if t.is_usable(now) {
                         (Ok(t), None)
                     } else {
                         // WeChat keeps handing back a ticket its first sighting says has
@@ -531,7 +543,7 @@ impl TicketCell {
         drop(st);
         std::mem::forget(unwinding);
         self.done.notify_all();
-        crate::refresher::wake();
+        app.schedule_refresh();
         self.report(app, fetched_event, failed_event);
         landing
     }

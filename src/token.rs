@@ -51,7 +51,13 @@ impl Token {
     /// When to start a background refresh: `ahead` before expiry, but never earlier than half
     /// the lifetime, so that a short-lived token cannot cause a refresh loop.
     pub fn refresh_at(&self, ahead: Duration) -> Instant {
-        self.expires_at - ahead.min(self.lifetime / 2)
+        self.expires_at - self.refresh_window(ahead)
+    }
+
+    /// How long before expiry the refresh-ahead window opens: `ahead`, capped at half the
+    /// lifetime.
+    pub fn refresh_window(&self, ahead: Duration) -> Duration {
+        ahead.min(self.lifetime / 2)
     }
 }
 

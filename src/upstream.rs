@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::options::{Central, CentralServer, Endpoint, Options, Platform};
 use crate::secret::Secret;
 use crate::status::Status;
+use crate::sync::LockExt;
 
 /// WeChat documents 512 bytes as the storage to reserve for a token.
 pub const MAX_TOKEN_LEN: usize = 512;
@@ -42,7 +43,46 @@ pub fn fetch(req: &Request<'_>) -> Result<Fetched, Error> {
 /// is passed over for the next one, instead of holding the request for the whole timeout_ms.
 const CENTRAL_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Agents are kept per (timeout, loopback, connect timeout) and reused: building one per fetch
+/// cost most of a background refresh's CPU, and over https it rebuilt the TLS configuration
+/// (all of webpki's roots) every time. Each keeps a few idle connections (`IDLE_CONNECTIONS`,
+/// for at most `IDLE_AGE`), so a refresh wave to one upstream does not pay a TCP (and TLS)
+/// handshake per token. A fork child builds its own agents (a parent thread may have held an
+/// agent's internal lock at the fork) and leaks the parent's rather than running their
+/// destructors: the child then holds copies of at most `IDLE_CONNECTIONS` idle sockets per
+/// agent, never used, which the server closes when they idle out.
+static AGENTS: std::sync::Mutex<Agents> = std::sync::Mutex::new((0, Vec::new()));
+
+/// What distinguishes one agent from another.
+type AgentKey = (Duration, bool, Option<Duration>);
+/// The fork epoch the agents were built in, and each agent with its key.
+type Agents = (u64, Vec<(AgentKey, ureq::Agent)>);
+
 fn agent(timeout: Duration, loopback: bool, connect: Option<Duration>) -> ureq::Agent {
+    let key = (timeout, loopback, connect);
+    let epoch = crate::fork::epoch();
+    let mut agents = AGENTS.lock_ok();
+    if agents.0 != epoch {
+        std::mem::forget(std::mem::take(&mut agents.1));
+        agents.0 = epoch;
+    }
+    if let Some((_, a)) = agents.1.iter().find(|(k, _)| *k == key) {
+        return a.clone();
+    }
+    let a = new_agent(key);
+    agents.1.push((key, a.clone()));
+    a
+}
+
+/// Locks the agent cache for `fork()` (released by `fork.rs`).
+pub fn fork_lock() {
+    crate::fork::hold(AGENTS.lock_ok());
+}
+
+const IDLE_CONNECTIONS: usize = 4;
+const IDLE_AGE: Duration = Duration::from_secs(10);
+
+fn new_agent((timeout, loopback, connect): AgentKey) -> ureq::Agent {
     let mut cfg = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .timeout_connect(connect.map(|c| c.min(timeout)))
@@ -51,12 +91,52 @@ fn agent(timeout: Duration, loopback: bool, connect: Option<Duration>) -> ureq::
         .max_redirects(0)
         .http_status_as_error(false)
         .user_agent(concat!("wx-token/", env!("CARGO_PKG_VERSION")))
-        .max_idle_connections(0);
+        .max_idle_connections(IDLE_CONNECTIONS)
+        .max_idle_connections_per_host(IDLE_CONNECTIONS)
+        .max_idle_age(IDLE_AGE);
     if loopback {
         // A loopback fake must never be reached through an HTTP(S)_PROXY from the environment.
         cfg = cfg.proxy(None);
     }
-    cfg.build().into()
+    ureq::Agent::with_parts(
+        cfg.build(),
+        ureq::unversioned::transport::DefaultConnector::new(),
+        LiteralFirst::default(),
+    )
+}
+
+/// SCALE: ureq's resolver starts a thread for every lookup when a timeout is set, even for an
+/// IP address; that thread was a tenth of a refresh's CPU and escaped the worker pool's bound.
+/// An IP literal (loopback fakes, a central server by address) needs no lookup; host names
+/// still go through ureq's resolver and its timeout.
+#[derive(Debug, Default)]
+struct LiteralFirst(ureq::unversioned::resolver::DefaultResolver);
+
+impl ureq::unversioned::resolver::Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        if let Some(authority) = uri.authority() {
+            let host = authority
+                .host()
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let port = authority.port_u16().or(match uri.scheme_str() {
+                Some("http") => Some(80),
+                Some("https") => Some(443),
+                _ => None,
+            });
+            if let (Ok(ip), Some(port)) = (host.parse::<std::net::IpAddr>(), port) {
+                let mut addrs = self.empty();
+                addrs.push(std::net::SocketAddr::new(ip, port));
+                return Ok(addrs);
+            }
+        }
+        self.0.resolve(uri, config, timeout)
+    }
 }
 
 fn send(req: &Request<'_>) -> Result<Zeroizing<Vec<u8>>, Error> {
@@ -181,8 +261,9 @@ pub fn fetch_ticket(
 
 /// One request to the central wx-tokend servers (their API: docs/openapi/wx-tokend.yaml),
 /// failing over between them: a server that cannot be reached, or that answers with a
-/// failure of its own (HTTP 5xx other than 502, which relays WeChat's answer), is passed over
-/// at once for the next one; the one that answers is tried first next time.
+/// failure of its own (HTTP 5xx, except a 502 relaying a WeChat errcode, which every server
+/// would repeat), is passed over at once for the next one; the one that answers is tried first
+/// next time.
 pub fn fetch_central(
     appid: &str,
     options: &Options,
@@ -314,6 +395,17 @@ fn central_once(
     match status {
         200..=299 => Attempt::Answered(parse_credential(&body, field)),
         500 | 501 | 503..=599 => Attempt::Unavailable(central_error(status, &body, label, call)),
+        // A 502 relays WeChat's own answer (an errcode), which another server would repeat;
+        // but one saying the server could not reach WeChat, or could not understand it, is
+        // that server's trouble (its egress, its proxy): the next server may well get through.
+        502 => {
+            let e = central_error(status, &body, label, call);
+            if e.status() == Status::WechatError {
+                Attempt::Answered(Err(e))
+            } else {
+                Attempt::Unavailable(e)
+            }
+        }
         _ => Attempt::Answered(Err(central_error(status, &body, label, call))),
     }
 }

@@ -192,6 +192,48 @@ fn invalidate_is_forwarded_and_fetches_once() {
     assert_eq!(s.fetches(), 2);
 }
 
+/// A client that has not cached the token (a worker restarted between using it and learning
+/// WeChat rejected it) still gets its report to the central server, which judges it against
+/// the fleet's current token (#10 item 6). Before, the report was dropped for want of a local
+/// token, and the fleet kept the rejected one.
+#[test]
+fn a_report_from_a_client_without_a_cached_token_reaches_the_server() {
+    let (s, t) = setup("centralnocache");
+    // Another client's get: the server now holds the fleet's token.
+    let fleet = http_get_with_key(&t, &s.appid);
+    assert_eq!(s.fetches(), 1);
+    register_client(&s.appid, &t.client_options(CLIENT_KEY)).unwrap();
+    invalidate(&s.appid, Some(&fleet)).unwrap();
+    assert_eq!(s.fetches(), 2, "the server replaced the reported token");
+    let now = get(&s.appid).unwrap();
+    assert_ne!(now, fleet);
+    assert!(s.fake.is_valid(&now));
+    assert_eq!(
+        http_get_with_key(&t, &s.appid),
+        now,
+        "one token for the fleet"
+    );
+    // A report of a token the server has moved on from changes nothing.
+    invalidate(&s.appid, Some(&fleet)).unwrap();
+    assert_eq!(s.fetches(), 2);
+}
+
+/// The server's current token, as any client with the key gets it over HTTP.
+fn http_get_with_key(t: &Tokend, appid: &str) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(t.base().trim_start_matches("http://")).unwrap();
+    write!(
+        c,
+        "GET /v1/token/{appid} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CLIENT_KEY}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{answer}"));
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
 #[test]
 fn a_wrong_key_is_rejected_and_wechat_errors_are_relayed() {
     let (s, t) = setup("centralerr");
@@ -433,6 +475,61 @@ fn peer_fingerprint(appid: &str, options: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A server that cannot reach WeChat itself (502 `network`: its egress or proxy is broken) is
+/// passed over for the next one, which may get through; only a 502 relaying WeChat's own
+/// errcode is an answer every server would repeat. Before, the first server's 502 ended the
+/// call with WX_NETWORK although the second could serve.
+#[test]
+fn a_server_that_cannot_reach_wechat_is_passed_over() {
+    let (s, t) = setup("failover502");
+    let broken = OddCentral::start(
+        [
+            (
+                s.appid.clone(),
+                (
+                    502,
+                    r#"{"error":"network","status":5,"errcode":0,"errmsg":"token request to api.weixin.qq.com:443 failed: timed out"}"#
+                        .to_owned(),
+                ),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    let options = format!(
+        r#"{{"central":["{}","{}"],"central_key":"{CLIENT_KEY}","retry_min_ms":50,"error_cooldown_ms":300}}"#,
+        broken.base,
+        t.base()
+    );
+    register_client(&s.appid, &options).unwrap();
+    let token = get(&s.appid).expect("the second server serves");
+    assert!(s.fake.is_valid(&token));
+    assert_eq!(s.fetches(), 1);
+    // The client now prefers the server that answered; re-registering starts from the first
+    // again, whose relayed WeChat errcode is an answer, not a reason to fail over.
+    let other = unique_appid("failover502b");
+    let broken_b = OddCentral::start(
+        [(
+            other.clone(),
+            (
+                502,
+                r#"{"error":"wechat_error","status":4,"errcode":40164,"errmsg":"invalid ip"}"#
+                    .to_owned(),
+            ),
+        )]
+        .into_iter()
+        .collect(),
+    );
+    let options_b = format!(
+        r#"{{"central":["{}","{}"],"central_key":"{CLIENT_KEY}"}}"#,
+        broken_b.base,
+        t.base()
+    );
+    register_client(&other, &options_b).unwrap();
+    let e = get(&other).unwrap_err();
+    assert_eq!((e.status, e.errcode), (WX_WECHAT_ERROR, 40164), "{e:?}");
 }
 
 #[test]

@@ -239,7 +239,7 @@ fn redis_outage_serves_valid_tokens_never_fetches_blind_with_classic_and_recover
         return eprintln!("redis-server not installed: skipped");
     };
     let s = Setup::new("outage", FakeConfig::default());
-    let events = record_events(&s.appid);
+    let events = record_events(&s.appid, "store_");
     s.register(&format!(
         r#""store":"{}","endpoint":"classic","timeout_ms":500,"store_sync_ms":100"#,
         redis.url()
@@ -280,14 +280,18 @@ fn redis_outage_serves_valid_tokens_never_fetches_blind_with_classic_and_recover
 }
 
 /// The kinds of the events emitted for `appid`, from now on.
-fn record_events(appid: &str) -> std::sync::Arc<std::sync::Mutex<Vec<&'static str>>> {
+fn record_events(
+    appid: &str,
+    kinds: &'static str,
+) -> std::sync::Arc<std::sync::Mutex<Vec<&'static str>>> {
     use wx_token::events::{Event, Level, set_sink};
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (app, sink_seen) = (appid.to_owned(), seen.clone());
     set_sink(
         Some(Box::new(move |e: &Event<'_>| {
-            // The store's own events: fetches and refreshes are told by their own kinds.
-            if e.app == app && e.kind.starts_with("store_") {
+            // Only the kinds asked for (the store's own, say: fetches and refreshes are told by
+            // their own kinds).
+            if e.app == app && e.kind.starts_with(kinds) {
                 sink_seen.lock().unwrap().push(e.kind);
             }
         })),
@@ -460,4 +464,234 @@ fn a_caller_never_inherits_a_background_syncs_store_error() {
         (2, 0),
         "{t1} then one fallback"
     );
+}
+
+/// A lease lost mid-fetch (Redis restarted or failed over, or the holder stalled past
+/// `lease_ms`) lets another process fetch and publish; the first one's publish is then refused.
+/// It must serve the fleet's stored token, not its own: two tokens in service is what the
+/// store exists to prevent. Before, the refusal went unnoticed and uncounted.
+#[test]
+fn a_refused_publish_serves_the_stored_token_not_a_second_one() {
+    let Some(redis) = RedisServer::start() else {
+        return eprintln!("redis-server not installed: skipped");
+    };
+    let s = Setup::new("refusedpub", FakeConfig::default());
+    let options = s.options(&format!(
+        r#""store":"{}","endpoint":"classic""#,
+        redis.url()
+    ));
+    register(&s.appid, &s.secret, Some(&options)).unwrap();
+    s.fake.push_fault(Fault::slow(1500)); // this process's fetch only
+    let appid = s.appid.clone();
+    let ours = std::thread::spawn(move || get(&appid));
+    let lease = format!("wx_token:{{{}}}:lease", s.appid);
+    assert!(
+        eventually(2, || redis
+            .cli(&["EXISTS", &lease])
+            .is_some_and(|n| n.trim() == "1")),
+        "this process holds the lease while its fetch is slow"
+    );
+    // The lease vanishes (as in a failover to a replica that never saw it); a peer takes it,
+    // fetches and publishes while this process's fetch is still in flight.
+    redis.cli(&["DEL", &lease]).unwrap();
+    let go = tmpdir("refusedpub").join("go");
+    std::fs::write(&go, b"go").unwrap();
+    let peer = spawn_peer(&s, &options, 1, &go, false)
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        peer.status.success(),
+        "{}",
+        String::from_utf8_lossy(&peer.stderr)
+    );
+    let theirs = String::from_utf8_lossy(&peer.stdout).trim().to_owned();
+    let token = ours.join().unwrap().expect("this process gets a token");
+    assert_eq!(s.fetches(), 2);
+    assert_eq!(
+        fingerprint(&token),
+        theirs,
+        "the fleet's token is served, not a second one"
+    );
+    let key = format!("wx_token:{{{}}}", s.appid);
+    let stored = redis.cli(&["HGET", &key, "access_token"]).unwrap();
+    assert_eq!(stored.trim(), token);
+    let stats = wx_token::stats(&s.appid).unwrap();
+    assert!(stats.store_publish_failures >= 1, "{stats:?}");
+}
+
+/// Processes that each report the fleet's current token in turn (a business API answering
+/// 40001 for another reason in every worker) once made one fetch per process: the pace was per
+/// process, so the fleet's bound grew with its size. The store now paces replacements for the
+/// whole fleet (the spacing, and the daily number), the others told RATE_LIMITED with the
+/// token still in service.
+fn reports_in_turn(s: &Setup, store: &str, pace: &str, replacements: u64, why: &str) {
+    let options = s.options(&format!(r#""store":"{store}","endpoint":"classic",{pace}"#));
+    register(&s.appid, &s.secret, Some(&options)).unwrap();
+    get(&s.appid).unwrap();
+    let go = tmpdir("inturn").join("go");
+    std::fs::write(&go, b"go").unwrap();
+    let mut refused = 0;
+    for _ in 0..5 {
+        // Each peer gets the store's current token, then reports it rejected.
+        let out = spawn_peer(s, &options, 1, &go, true)
+            .wait_with_output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            assert!(err.contains("RATE_LIMITED"), "{err}");
+            assert!(
+                err.contains("for the whole fleet") && err.contains(why),
+                "{err}"
+            );
+            refused += 1;
+        }
+    }
+    assert_eq!(
+        s.fetches(),
+        1 + replacements,
+        "the first fetch, then the fleet's replacements"
+    );
+    assert_eq!(refused, 5 - replacements);
+    // What a fresh process takes from the store is WeChat's current token.
+    let out = spawn_peer(s, &options, 1, &go, false)
+        .wait_with_output()
+        .unwrap();
+    let stored = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(
+        stored,
+        fingerprint(&s.fake.current_token(&s.appid).unwrap())
+    );
+}
+
+/// After `reports_in_turn` spent the fleet's daily number: this process, whose own budget is
+/// untouched, takes the fleet's token for the one it reports, then is refused the next
+/// replacement by the fleet's count, told like its own pace (`passive_refresh_limited`).
+fn this_process_is_refused_by_the_fleets_count(s: &Setup) {
+    let events = record_events(&s.appid, "passive_refresh_limited");
+    let mine = get(&s.appid).unwrap();
+    invalidate(&s.appid, Some(&mine)).unwrap();
+    let fleets = get(&s.appid).unwrap();
+    assert_ne!(fleets, mine, "the store's token, without a fetch");
+    assert_eq!(s.fetches(), 3);
+    let e = invalidate(&s.appid, Some(&fleets)).unwrap_err();
+    assert_eq!(e.status, WX_RATE_LIMITED, "{e:?}");
+    assert!(
+        e.message.contains("passive_refresh_daily_limit"),
+        "{}",
+        e.message
+    );
+    assert_eq!(get(&s.appid).unwrap(), fleets, "the token stays in service");
+    assert_eq!(s.fetches(), 3);
+    assert_eq!(*events.lock().unwrap(), ["passive_refresh_limited"]);
+}
+
+const SPACED: &str = r#""passive_refresh_interval_secs":30"#;
+const DAILY: &str = r#""passive_refresh_interval_secs":0,"passive_refresh_daily_limit":2"#;
+
+#[test]
+fn file_store_reports_in_turn_are_paced_for_the_fleet() {
+    for (tag, pace, n, why) in [
+        ("inturnfile", SPACED, 1, "passive_refresh_interval_secs"),
+        ("dailyfile", DAILY, 2, "passive_refresh_daily_limit"),
+    ] {
+        let s = Setup::new(tag, FakeConfig::default());
+        let store = format!("file:{}", tmpdir(tag).display());
+        reports_in_turn(&s, &store, pace, n, why);
+        if pace == DAILY {
+            this_process_is_refused_by_the_fleets_count(&s);
+        }
+    }
+}
+
+#[test]
+fn redis_store_reports_in_turn_are_paced_for_the_fleet() {
+    let Some(redis) = RedisServer::start() else {
+        return eprintln!("redis-server not installed: skipped");
+    };
+    for (tag, pace, n, why) in [
+        ("inturnredis", SPACED, 1, "passive_refresh_interval_secs"),
+        ("dailyredis", DAILY, 2, "passive_refresh_daily_limit"),
+    ] {
+        let s = Setup::new(tag, FakeConfig::default());
+        reports_in_turn(&s, &redis.url(), pace, n, why);
+        if pace == DAILY {
+            this_process_is_refused_by_the_fleets_count(&s);
+        }
+    }
+}
+
+/// Redis loses the lease (and the record) while this process's fetch is in flight, and no one
+/// else fetches: the refused publish is retried under a new lease, so the fleet finds the token
+/// at once instead of an empty store (where a process without a token would fetch another).
+#[test]
+fn a_token_whose_publish_was_refused_is_shared_once_the_lease_is_free() {
+    let Some(redis) = RedisServer::start() else {
+        return eprintln!("redis-server not installed: skipped");
+    };
+    let s = Setup::new("sharedagain", FakeConfig::default());
+    let options = s.options(&format!(
+        r#""store":"{}","endpoint":"classic""#,
+        redis.url()
+    ));
+    register(&s.appid, &s.secret, Some(&options)).unwrap();
+    s.fake.push_fault(Fault::slow(1500));
+    let appid = s.appid.clone();
+    let ours = std::thread::spawn(move || get(&appid));
+    let lease = format!("wx_token:{{{}}}:lease", s.appid);
+    assert!(eventually(2, || redis
+        .cli(&["EXISTS", &lease])
+        .is_some_and(|n| n.trim() == "1")));
+    redis.cli(&["DEL", &lease]).unwrap();
+    let token = ours.join().unwrap().expect("this process gets a token");
+    let key = format!("wx_token:{{{}}}", s.appid);
+    let stored = redis.cli(&["HGET", &key, "access_token"]).unwrap();
+    assert_eq!(stored.trim(), token, "published at once, under a new lease");
+    assert_eq!(
+        redis.cli(&["EXISTS", &lease]).unwrap().trim(),
+        "0",
+        "and released"
+    );
+    assert_eq!(s.fetches(), 1);
+}
+
+/// With a shared store only reports that do replace the token count against the pace, and they
+/// count for the fleet: a report answered from the store (the fleet had replaced that token
+/// already) used to spend this process's own slot, so its next report, of a token the fleet
+/// had not replaced for longer than the interval, was refused for nothing.
+#[test]
+fn a_report_answered_from_the_store_does_not_spend_the_pace() {
+    let s = Setup::new("paceanswered", FakeConfig::default());
+    let dir = tmpdir("paceanswered");
+    let options = s.options(&format!(
+        r#""store":"file:{}","endpoint":"classic","passive_refresh_interval_secs":1"#,
+        dir.display()
+    ));
+    let go = tmpdir("paceanswered-go").join("go");
+    std::fs::write(&go, b"go").unwrap();
+    // A peer fetches t1 and another replaces it with t2 (the fleet's one replacement).
+    let first = spawn_peer(&s, &options, 1, &go, false)
+        .wait_with_output()
+        .unwrap();
+    assert!(first.status.success());
+    let t1 = s.fake.current_token(&s.appid).unwrap();
+    let replaced = spawn_peer(&s, &options, 1, &go, true)
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        replaced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replaced.stderr)
+    );
+    assert_eq!(s.fetches(), 2);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // This process, restarted since it used t1, reports it: the store answers with t2.
+    register(&s.appid, &s.secret, Some(&options)).unwrap();
+    invalidate(&s.appid, Some(&t1)).unwrap();
+    let t2 = get(&s.appid).unwrap();
+    assert_ne!(t2, t1);
+    assert_eq!(s.fetches(), 2, "answered from the store");
+    // t2 is rejected too, over a second after the fleet's last replacement: replaced.
+    invalidate(&s.appid, Some(&t2)).unwrap();
+    assert_ne!(get(&s.appid).unwrap(), t2);
+    assert_eq!(s.fetches(), 3);
 }

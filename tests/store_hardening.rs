@@ -442,4 +442,15 @@ fn a_redis_user_without_scripts_fetches_nothing_and_the_documented_acl_works() {
             .trim(),
         "0"
     );
+    // The fleet's pace of passive refreshes works with exactly these rights too.
+    let t = get(&s.appid).unwrap();
+    invalidate(&s.appid, Some(&t)).unwrap();
+    assert_ne!(get(&s.appid).unwrap(), t);
+    assert_eq!(
+        redis
+            .cli(&["EXISTS", &format!("{key}:passive")])
+            .unwrap()
+            .trim(),
+        "1"
+    );
 }

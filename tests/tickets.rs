@@ -150,10 +150,11 @@ fn a_re_served_ticket_is_not_extended_and_is_replaced_ahead_of_callers() {
     // checks); a rotation can at worst race one check.
     assert!(failures <= 2, "{failures} wx.config checks failed");
     assert!(distinct.len() >= 2, "the ticket was replaced at its expiry");
-    // Per lifetime: one fetch ahead (the same ticket back) and one at expiry.
+    // Per lifetime: one fetch ahead (the same ticket back) and one at expiry, plus at most
+    // three re-asks while WeChat still re-serves the old one: a handful, never a loop.
     let asked = s.fake.app_stats(&s.appid).ticket_requests;
     assert!(
-        (3..=8).contains(&asked),
+        (3..=14).contains(&asked),
         "{asked} getticket calls in 2.25 lifetimes"
     );
     // Idle now: the refresher alone fetches the replacement when the ticket expires.

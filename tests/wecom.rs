@@ -90,3 +90,63 @@ fn a_bad_secret_is_terminal_and_frequency_limits_back_off() {
     );
     assert_eq!(fake.app_stats(&corp).wecom_token_requests, 4);
 }
+
+/// A fleet of processes shares one WeCom token per secret through a file store: one gettoken.
+#[test]
+fn a_fleet_shares_one_wecom_token_per_secret_through_a_file_store() {
+    use std::process::{Command, Stdio};
+    let corp = format!("wwfleet{}", std::process::id());
+    let fake =
+        FakeWechat::start(FakeConfig::default().with_wecom(&corp, "fleet-secret", None)).unwrap();
+    fake.set_delay_ms(150);
+    let id = unique_appid("acme.fleet");
+    let dir = tmpdir("wecomfleet");
+    let options = wecom_options(
+        &fake,
+        &corp,
+        &format!(r#""store":"file:{}""#, dir.display()),
+    );
+    let go = tmpdir("wecomgo").join("go");
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            Command::new(peer_bin())
+                .args([
+                    "--appid",
+                    &id,
+                    "--secret",
+                    "fleet-secret",
+                    "--options",
+                    &options,
+                ])
+                .args(["--threads", "3", "--go-file"])
+                .arg(&go)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::write(&go, b"go").unwrap();
+    let mut seen = Vec::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        seen.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    assert_eq!(seen.len(), 18);
+    assert!(seen.iter().all(|f| *f == seen[0]), "{seen:?}");
+    assert_eq!(
+        fake.app_stats(&corp).wecom_token_requests,
+        1,
+        "one gettoken per fleet"
+    );
+}

@@ -129,6 +129,9 @@ struct options {
     // Client mode (register_app without a secret): tokens come from a wx-tokend server.
     std::string central;      // its base URL(s), comma-separated, failed over in order: https, or http on loopback
     std::string central_key;  // this client's key for it (a secret: never logged)
+    // Process-wide background refreshing (see the header):
+    std::optional<std::uint64_t> refresh_workers;       // default 8: the pool is the largest value given
+    std::optional<std::uint64_t> refresh_rate_per_sec;  // default 50 per upstream: the lowest value given applies
 
     // Calls f(key, member) for every option, in the schema's order: the one list of members,
     // used by to_json() and by the tests that compare it with wx_token_options_schema().
@@ -156,6 +159,8 @@ struct options {
         f("passive_refresh_daily_limit", passive_refresh_daily_limit);
         f("central", central);
         f("central_key", central_key);
+        f("refresh_workers", refresh_workers);
+        f("refresh_rate_per_sec", refresh_rate_per_sec);
     }
 
     // The options_json the library receives, e.g. {"endpoint":"classic","timeout_ms":2000}.

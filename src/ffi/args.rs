@@ -26,6 +26,19 @@ pub unsafe fn optional<'a>(ptr: *const c_char, name: &str) -> Result<Option<&'a 
     if ptr.is_null() {
         return Ok(None);
     }
+    let bytes = unsafe { required_bytes(ptr, name) }?;
+    utf8(bytes, name).map(Some)
+}
+
+/// A required C string argument's bytes, not yet checked to be UTF-8 (see `utf8`).
+///
+/// # Safety
+/// As for `required`.
+#[inline]
+pub unsafe fn required_bytes<'a>(ptr: *const c_char, name: &str) -> Result<&'a [u8], Error> {
+    if ptr.is_null() {
+        return Err(Error::invalid(format!("{name} is NULL")));
+    }
     // SAFETY: the caller guarantees readability up to the NUL or the bound, and strnlen
     // reads no further than either.
     let len = unsafe { crate::platform::strnlen(ptr, MAX_ARG_LEN + 1) };
@@ -34,10 +47,11 @@ pub unsafe fn optional<'a>(ptr: *const c_char, name: &str) -> Result<Option<&'a 
             "{name} is longer than {MAX_ARG_LEN} bytes or not NUL-terminated"
         )));
     }
-    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
-    std::str::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| Error::invalid(format!("{name} is not valid UTF-8")))
+    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
+}
+
+pub fn utf8<'a>(bytes: &'a [u8], name: &str) -> Result<&'a str, Error> {
+    std::str::from_utf8(bytes).map_err(|_| Error::invalid(format!("{name} is not valid UTF-8")))
 }
 
 /// Checks a caller-allocated output buffer before anything is computed, so a bad one fails

@@ -15,7 +15,7 @@ pub use tickets::*;
 
 use std::ffi::{CStr, c_char, c_void};
 
-use self::args::{check_buffer, copy_out, optional, required, write_opt};
+use self::args::{check_buffer, copy_out, optional, required, required_bytes, utf8, write_opt};
 use self::boundary::ffi_boundary;
 use crate::api;
 use crate::error::Error;
@@ -89,7 +89,12 @@ const _: () = {
 /// 10000); for client mode: "central" (the wx-tokend server's base URL, https or loopback
 /// http; or several, as a JSON array of strings or one comma-separated string, tried in order
 /// and failed over between, at most 16) with "central_key" (this client's key for them).
-/// Unknown keys are rejected with WX_INVALID_ARGUMENT.
+/// Process-wide settings of background refreshing: "refresh_workers" (1 to 256; the pool of
+/// refresh threads is the largest value any registration gave, 8 if none did) and
+/// "refresh_rate_per_sec" (1 to 100000: background refreshes per second to this app's api_base
+/// or central server, shared by every app of the process using it; the lowest value any
+/// registration for that upstream gave applies, 50 if none did; fetches by callers that have
+/// no token are never delayed by it). Unknown keys are rejected with WX_INVALID_ARGUMENT.
 ///
 /// A file store directory must be owned by this user and not writable by group or others.
 ///
@@ -114,6 +119,25 @@ pub unsafe extern "C" fn wx_token_register(
         let secret = unsafe { optional(secret, "secret") }?;
         let options = unsafe { optional(options_json, "options_json") }?;
         api::register(appid, secret, options)
+    })
+}
+
+/// Unregisters an app, for an account that leaves: its background refresh stops, a fetch in
+/// flight for it lands without publishing anything (callers waiting on it get
+/// WX_UNKNOWN_APP), and later calls for `appid` return WX_UNKNOWN_APP until it is registered
+/// again, which starts it from scratch. Its secret is released (zeroized once a fetch in flight
+/// ends). A record in a shared store is left alone: other processes of the fleet may still
+/// use the app. The address from wx_token_generation_counter stays valid (the counter moves,
+/// so binding-side caches drop the token); the engine keeps about 1.4 KiB per distinct appid
+/// ever registered until the process exits.
+///
+/// Returns WX_OK, WX_INVALID_ARGUMENT, WX_UNKNOWN_APP (not registered), or WX_PANIC for an
+/// internal bug.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wx_token_unregister(appid: *const c_char) -> i32 {
+    ffi_boundary!({
+        let appid = unsafe { required(appid, "appid") }?;
+        api::unregister(appid)
     })
 }
 
@@ -142,8 +166,16 @@ pub unsafe extern "C" fn wx_token_get(
     out_len: *mut usize,
 ) -> i32 {
     ffi_boundary!({
-        let appid = unsafe { required(appid, "appid") }?;
+        // SCALE: the cached path looks the appid up by its bytes (only a registered, hence
+        // valid, appid matches) and validates UTF-8 only on the way to the slow path.
+        let appid = unsafe { required_bytes(appid, "appid") }?;
         check_buffer(buf, buf_len)?;
+        let cached =
+            api::with_cached_bytes(appid, |t| unsafe { copy_out(t, buf, buf_len, out_len) });
+        if let Some(done) = cached {
+            return done;
+        }
+        let appid = utf8(appid, "appid")?;
         api::with_token(appid, |t| unsafe {
             copy_out(t.value().as_bytes(), buf, buf_len, out_len)
         })?
@@ -185,13 +217,18 @@ pub unsafe extern "C" fn wx_token_get_ex(
 /// If it is still the cached token, it stops being handed out and a replacement is fetched
 /// before this returns (one fetch, however many threads report the same token; concurrent
 /// wx_token_get calls wait for it). If the cache has already moved on, nothing happens and
-/// WX_OK is returned. With the "stable" endpoint, WeChat is first asked in normal mode; only
-/// if it hands back the rejected token again is force_refresh used, within WeChat's limits
-/// (one per 30 s, 20 per day), else WX_RATE_LIMITED is returned and the token stays in service.
+/// WX_OK is returned. A process with no cached token (say, restarted since it used `stale`)
+/// has the report judged against the shared store's record, or in client mode by the central
+/// server: replaced if it is still the fleet's token, else the current one is taken. With the
+/// "stable" endpoint, WeChat is first asked in normal mode; only if it hands back the rejected
+/// token again is force_refresh used, within WeChat's limits (one per 30 s, 20 per day), else
+/// WX_RATE_LIMITED is returned and the token stays in service.
 ///
 /// Replacements started this way are paced per app ("passive_refresh_interval_secs", 30 s;
 /// "passive_refresh_daily_limit", 100 a day): beyond that WX_RATE_LIMITED is returned and the
-/// token stays in service. In client mode the central server paces them instead.
+/// token stays in service. They are counted per process with the memory store, and for the
+/// whole fleet with a shared store, where only reports that do replace the token count
+/// (docs/STORES.md). In client mode the central server paces them instead.
 ///
 /// `stale_token == NULL` forces a refresh, under WeChat's forced-refresh limits (on either
 /// endpoint).
@@ -396,8 +433,8 @@ pub type wx_event_fn = Option<unsafe extern "C" fn(user_data: *mut c_void, event
 /// way in the parent's other threads (the child does not have them). The callback stays set
 /// in a fork child.
 ///
-/// Returns WX_OK, or WX_INVALID_ARGUMENT if `min_level` is not one of WX_LEVEL_* (nothing is
-/// changed then).
+/// Returns WX_OK, WX_INVALID_ARGUMENT if `min_level` is not one of WX_LEVEL_* (nothing is
+/// changed then), or WX_PANIC for an internal bug.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wx_set_event_callback(
     r#fn: wx_event_fn,

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::fs_unix as sys;
 use super::record::{Loaded, Raw, Record, validate};
-use super::{Lease, Store, check_prefix, store_error};
+use super::{Lease, Paced, Store, check_prefix, store_error};
 use crate::error::Error;
 
 /// The temp file is padded to this size before a fetch, so that the disk space a publish
@@ -269,6 +269,60 @@ impl Store for FileStore {
             }
             _ => Ok(false),
         }
+    }
+
+    fn pace_replacement(
+        &self,
+        appid: &str,
+        spacing: Duration,
+        daily: u32,
+        lease: &mut Lease,
+    ) -> Result<Paced, Error> {
+        if lease.file.is_none() {
+            return Err(store_error("no lease held"));
+        }
+        // `<boot id> <boot-clock ms>...`: the fleet's replacements of the last day; read and
+        // replaced under the lease's flock, so two processes never both claim one.
+        let path = self.path(appid, "passive")?;
+        let (now, boot) = (sys::host_clock_ms(), sys::boot_id());
+        let mut times: Vec<u64> = match sys::read_small(&path) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned();
+                let mut words = text.split_whitespace();
+                match words.next() {
+                    Some(b) if b == boot => words.filter_map(|t| t.parse().ok()).collect(),
+                    _ => Vec::new(),
+                }
+            }
+            // A planted symlink or foreign file: ignored, and replaced by the rename below.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::InvalidData
+                    || e.raw_os_error() == Some(libc::ELOOP) =>
+            {
+                Vec::new()
+            }
+            Err(e) => return Err(store_error(format!("cannot read {}: {e}", path.display()))),
+        };
+        let paced = super::pace_times(&mut times, now, spacing, daily);
+        if paced != Paced::Claimed {
+            return Ok(paced);
+        }
+        sys::remove_stale_temps(&path);
+        let fail = |e: std::io::Error| store_error(format!("cannot write {}: {e}", path.display()));
+        let (mut f, tmp) = sys::create_temp(&path).map_err(fail)?;
+        let body: String = std::iter::once(boot.to_owned())
+            .chain(times.iter().map(u64::to_string))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let written = f
+            .write_all(body.as_bytes())
+            .and_then(|()| f.sync_data())
+            .and_then(|()| fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(fail(e));
+        }
+        Ok(Paced::Claimed)
     }
 
     fn release(&self, _appid: &str, mut lease: Lease) -> Result<(), Error> {

@@ -62,11 +62,52 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Marks the record invalidated only if it is still at `generation`.
     fn invalidate(&self, appid: &str, generation: u64, lease: &mut Lease) -> Result<bool, Error>;
     fn release(&self, appid: &str, lease: Lease) -> Result<(), Error>;
+    /// Called under the lease before a fetch that replaces a reported token: claims one of the
+    /// fleet's such fetches, at most one per `spacing` and `daily` in any 24 h
+    /// (`passive_refresh_interval_secs`, `passive_refresh_daily_limit`), shared by every
+    /// process of the store on the store's own clock, so the bound does not grow with the
+    /// number of processes.
+    fn pace_replacement(
+        &self,
+        appid: &str,
+        spacing: Duration,
+        daily: u32,
+        lease: &mut Lease,
+    ) -> Result<Paced, Error>;
     /// A directory private to this host's processes of this user where the fallback budget is
     /// kept; `None`: the user's directory under the system's temp dir.
     fn budget_dir(&self) -> Option<&Path> {
         None
     }
+}
+
+/// The answer of `Store::pace_replacement`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Paced {
+    Claimed,
+    /// Another process replaced a token this long before the spacing allows the next.
+    TooSoon(Duration),
+    /// The fleet's daily number is spent.
+    DailySpent,
+}
+
+/// The fleet's replacements of reported tokens, kept as their times on one clock (ms): the
+/// pacing rule shared by both stores. Drops times older than a day (or from the future: another
+/// boot or a clock that went back), then claims `now` if the spacing and the daily number allow.
+pub fn pace_times(times: &mut Vec<u64>, now: u64, spacing: Duration, daily: u32) -> Paced {
+    const DAY_MS: u64 = 86_400_000;
+    times.retain(|&t| t <= now && now - t < DAY_MS);
+    let spacing_ms = spacing.as_millis() as u64;
+    if let Some(&last) = times.iter().max()
+        && now - last < spacing_ms
+    {
+        return Paced::TooSoon(Duration::from_millis(spacing_ms - (now - last)));
+    }
+    if times.len() >= daily as usize {
+        return Paced::DailySpent;
+    }
+    times.push(now);
+    Paced::Claimed
 }
 
 /// Where an app's token lives, from the `store` option.
@@ -172,6 +213,28 @@ pub fn check_prefix(prefix: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pace_times_spaces_and_counts_a_rolling_day() {
+        let (spacing, day) = (Duration::from_secs(30), 86_400_000);
+        let mut t = Vec::new();
+        assert_eq!(pace_times(&mut t, 1_000, spacing, 2), Paced::Claimed);
+        assert_eq!(
+            pace_times(&mut t, 21_000, spacing, 2),
+            Paced::TooSoon(Duration::from_secs(10))
+        );
+        assert_eq!(pace_times(&mut t, 31_000, spacing, 2), Paced::Claimed);
+        assert_eq!(pace_times(&mut t, 900_000, spacing, 2), Paced::DailySpent);
+        // A day after the first, one slot is free again; times from the future are dropped.
+        assert_eq!(pace_times(&mut t, 1_000 + day, spacing, 2), Paced::Claimed);
+        let mut future = vec![5_000_000];
+        assert_eq!(pace_times(&mut future, 1_000, spacing, 1), Paced::Claimed);
+        assert_eq!(future, [1_000]);
+        assert_eq!(
+            pace_times(&mut Vec::new(), 1, Duration::ZERO, 0),
+            Paced::DailySpent
+        );
+    }
 
     #[test]
     fn specs() {

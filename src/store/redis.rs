@@ -20,7 +20,7 @@ use redis::{ConnectionLike, Script, Value};
 
 use super::record::{Loaded, Raw, Record, validate};
 use super::redis_conn::{RedisConn, RedisTls};
-use super::{Lease, Store, check_prefix, store_error};
+use super::{Lease, Paced, Store, check_prefix, store_error};
 use crate::error::Error;
 
 /// The server's clock in ms, from inside a script.
@@ -77,6 +77,35 @@ static INVALIDATE: LazyLock<Script> = LazyLock::new(|| {
         end
         return 0",
     )
+});
+
+/// The fleet's replacements of reported tokens (see `store::pace_times`, the same rule): the
+/// server-clock times of the last day, space-separated in one hash field. Returns `{0}` when
+/// claimed, `{1, ms to wait}` when too soon, `{2}` when the daily number is spent.
+static PACE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"
+        redis.replicate_commands()
+        {NOW}
+        local spacing, daily = tonumber(ARGV[1]), tonumber(ARGV[2])
+        local kept, last = {{}}, nil
+        if redis.call('TYPE', KEYS[1])['ok'] == 'hash' then
+            for t in string.gmatch(redis.call('HGET', KEYS[1], 'times') or '', '%d+') do
+                local v = tonumber(t)
+                if v <= now and now - v < 86400000 then
+                    table.insert(kept, string.format('%d', v))
+                    if not last or v > last then last = v end
+                end
+            end
+        end
+        if last and now - last < spacing then return {{1, spacing - (now - last)}} end
+        if #kept >= daily then return {{2}} end
+        table.insert(kept, string.format('%d', now))
+        redis.call('DEL', KEYS[1])
+        redis.call('HSET', KEYS[1], 'times', table.concat(kept, ' '))
+        redis.call('PEXPIRE', KEYS[1], 86400000)
+        return {{0}}"
+    ))
 });
 
 /// Whether the caller still holds the lease: run before a fetch, it also proves that this
@@ -259,6 +288,27 @@ impl Store for RedisStore {
             INVALIDATE.key(self.key(appid)).arg(generation).invoke(c)
         })?;
         Ok(done == 1)
+    }
+
+    fn pace_replacement(
+        &self,
+        appid: &str,
+        spacing: Duration,
+        daily: u32,
+        _lease: &mut Lease,
+    ) -> Result<Paced, Error> {
+        let key = format!("{}{{{appid}}}:passive", self.prefix);
+        let v: Vec<i64> = self.with_conn("passive refresh pace", |c| {
+            PACE.key(&key)
+                .arg(spacing.as_millis() as u64)
+                .arg(daily)
+                .invoke(c)
+        })?;
+        Ok(match v.as_slice() {
+            [0, ..] => Paced::Claimed,
+            [1, wait] => Paced::TooSoon(Duration::from_millis((*wait).max(0) as u64)),
+            _ => Paced::DailySpent,
+        })
     }
 
     fn release(&self, appid: &str, lease: Lease) -> Result<(), Error> {

@@ -348,3 +348,40 @@ pub fn lib_dir() -> std::path::PathBuf {
     );
     dir
 }
+
+pub fn unregister(appid: &str) -> Result<(), Failure> {
+    let a = cstr(appid);
+    match unsafe { wx_token_unregister(a.as_ptr()) } {
+        WX_OK => Ok(()),
+        rc => Err(last_failure(rc)),
+    }
+}
+
+/// `n` apps known to `s.fake`, registered with `extra` options.
+pub fn register_many(s: &Setup, tag: &str, n: usize, extra: &str) -> Vec<String> {
+    let opts = s.options(extra);
+    (0..n)
+        .map(|_| {
+            let id = unique_appid(tag);
+            s.fake.add_app(&id, &s.secret);
+            register(&id, &s.secret, Some(&opts)).expect("register");
+            id
+        })
+        .collect()
+}
+
+/// A plain HTTP POST of a JSON body over loopback (from a fork child, see `http_get`).
+pub fn http_post(base_url: &str, path: &str, body: &str) {
+    use std::io::{Read, Write};
+    let addr = base_url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to fake");
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+}

@@ -44,7 +44,8 @@ class Options(TypedDict, total=False):
     #: How long a terminal WeChat error is answered from memory (default 30000).
     error_cooldown_ms: int
     #: Where the token is shared: ``"memory"`` (default), ``"file:/abs/dir"``,
-    #: ``"redis://[user:pass@]host:port/db"`` or ``"rediss://..."``.
+    #: ``"redis://[user:pass@]host:port/db"``, ``"rediss://..."``,
+    #: ``"redis+sentinel://host:port[,...]/service[/db]"`` or ``"redis+cluster://host:port[,...]"``.
     store: str
     #: Prefix of the shared store's keys (default ``"wx_token:"``; needs ``store``).
     store_prefix: str
@@ -52,12 +53,31 @@ class Options(TypedDict, total=False):
     lease_ms: int
     #: How often a process re-reads a shared store (default 10000).
     store_sync_ms: int
-    #: Direct fetches per hour allowed while the shared store is down (default 2).
+    #: Direct fetches per app per hour for the whole host while the shared store is down
+    #: (default 2; stable endpoint only, never with classic).
     store_fallback_per_hour: int
-    #: Client mode: the wx-tokend server's base URL (then ``secret`` is ``None``).
+    #: TLS Redis store: absolute path of a PEM CA bundle to trust instead of the public roots.
+    store_tls_ca_file: str
+    #: TLS Redis store: absolute path of a PEM client certificate (with ``store_tls_key_file``).
+    store_tls_cert_file: str
+    #: TLS Redis store: absolute path of that certificate's PEM private key.
+    store_tls_key_file: str
+    #: Least seconds between two fetches started by invalidating the current token (default 30;
+    #: 0: no spacing); within it ``invalidate`` raises :class:`RateLimitedError`.
+    passive_refresh_interval_secs: int
+    #: Most such fetches per app in any 24 hours (default 100).
+    passive_refresh_daily_limit: int
+    #: Client mode: the wx-tokend servers' base URLs, comma-separated, failed over in order
+    #: (then ``secret`` is ``None``).
     central: str
     #: Client mode: this client's key for the central server (never logged).
     central_key: str
+    #: Process-wide: threads running background refreshes (default 8; the largest value
+    #: any registration gave).
+    refresh_workers: int
+    #: Process-wide, per upstream: background refreshes per second (default 50; the lowest
+    #: value any registration for that upstream gave).
+    refresh_rate_per_sec: int
 
 
 def options_schema() -> Dict[str, Dict[str, Any]]:

@@ -10,15 +10,18 @@ namespace WxToken.Examples
     // between threads, and the passive refresh handles a token WeChat rejects.
     public static class WeChat
     {
-        static readonly string AppId = Setting("WX_APPID", "wx_demo_appid");
+        static string AppId;
 
-        // Once per process, at startup (Main, Global.asax Application_Start, or Program.cs in ASP.NET Core).
-        public static void Init()
+        // Once per process, at startup (Main, or Program.cs in ASP.NET Core). The credentials come from the
+        // environment and nowhere else: no demo secret to fall back on, so a misconfigured deployment stops here
+        // instead of sending WeChat a wrong secret (and spending quota on 40125s).
+        public static void Init(string appId, string secret)
         {
+            AppId = appId;
             var options = new WxTokenOptions();
             string apiBase = Environment.GetEnvironmentVariable("WX_API_BASE"); // e.g. the fake WeChat, for a dry run
             if (!string.IsNullOrEmpty(apiBase)) options.ApiBase = apiBase;
-            WxAccessToken.Register(AppId, Setting("WX_APPSECRET", "demo_secret"), options);
+            WxAccessToken.Register(appId, secret, options);
         }
 
         /// <summary>获取AccessToken: the cached token, fetched from WeChat only when needed.</summary>
@@ -34,21 +37,22 @@ namespace WxToken.Examples
             return WxAccessToken.Call(AppId, token =>
                 new WebClient().DownloadString(apiBase + "/cgi-bin/get_api_domain_ip?access_token=" + Uri.EscapeDataString(token)));
         }
-
-        static string Setting(string name, string fallback)
-        {
-            string v = Environment.GetEnvironmentVariable(name);
-            return string.IsNullOrEmpty(v) ? fallback : v;
-        }
     }
 
     public static class Program
     {
         public static int Main()
         {
+            string appId = Environment.GetEnvironmentVariable("WX_APPID");
+            string secret = Environment.GetEnvironmentVariable("WX_SECRET");
+            if (string.IsNullOrEmpty(appId) || string.IsNullOrEmpty(secret))
+            {
+                Console.Error.WriteLine("set WX_APPID and WX_SECRET (and WX_API_BASE=http://127.0.0.1:PORT to use the fake WeChat)");
+                return 2;
+            }
             try
             {
-                WeChat.Init();
+                WeChat.Init(appId, secret);
                 string token = WeChat.GetAccessToken();
                 // A token is a bearer credential: log a prefix, never the whole thing.
                 Console.WriteLine("access_token: " + token.Substring(0, Math.Min(8, token.Length)) + "... (" + token.Length + " chars)");

@@ -20,13 +20,13 @@ namespace WxToken
         [MethodImpl(MethodImplOptions.NoInlining)]
         internal static string Version()
         {
-            return Utf8.FromStatic(NativeMethods.wx_token_version());
+            return Utf8.FromCString(NativeMethods.wx_token_version());
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
         internal static string StatusName(int status)
         {
-            return Utf8.FromStatic(NativeMethods.wx_status_name(status));
+            return Utf8.FromCString(NativeMethods.wx_status_name(status));
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
@@ -67,6 +67,35 @@ namespace WxToken
         {
             int st = NativeMethods.wx_token_invalidate(appIdZ, staleZ);
             if (st != 0) throw Failure(st, appId, staleZ == null ? "force refresh" : "invalidate");
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        internal static string StatsJson(string appId, byte[] appIdZ)
+        {
+            var buf = new byte[512];
+            while (true)
+            {
+                UIntPtr len;
+                int st;
+                fixed (byte* p = buf)
+                    st = NativeMethods.wx_token_stats_json(appIdZ, p, (UIntPtr)buf.Length, out len);
+                if (st == 0) return Utf8.Decode(buf, (int)len);
+                if (st != (int)WxStatus.BufferTooSmall) throw Failure(st, appId, "stats");
+                buf = new byte[(int)len + 1]; // a failure may be recorded between the two calls, hence the loop
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        internal static string OptionsSchema()
+        {
+            return Utf8.FromCString(NativeMethods.wx_token_options_schema());
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        internal static void SetEventCallback(NativeMethods.EventFn fn, int minLevel)
+        {
+            int st = NativeMethods.wx_set_event_callback(fn, IntPtr.Zero, minLevel);
+            if (st != 0) throw Failure(st, null, "set event callback");
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]

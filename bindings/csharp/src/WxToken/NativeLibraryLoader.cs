@@ -211,7 +211,7 @@ namespace WxToken
                 {
                     // RTLD_NOW | RTLD_GLOBAL
                     IntPtr h = mac ? dlopen_mac(Z(path), 0x2 | 0x8) : dlopen_linux(Z(path), 0x2 | 0x100);
-                    if (h == IntPtr.Zero) error = Utf8.FromStatic(mac ? dlerror_mac() : dlerror_linux()) ?? "dlopen failed";
+                    if (h == IntPtr.Zero) error = Utf8.FromCString(mac ? dlerror_mac() : dlerror_linux()) ?? "dlopen failed";
                     return h;
                 }
                 catch (Exception e) when (e is DllNotFoundException || e is EntryPointNotFoundException)

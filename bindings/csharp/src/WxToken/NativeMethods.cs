@@ -43,5 +43,32 @@ namespace WxToken
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern IntPtr wx_status_name(int status);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int wx_token_stats_json(byte[] appid, byte* buf, UIntPtr bufLen, out UIntPtr outLen);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern IntPtr wx_token_options_schema();
+
+        // The delegate is marshalled to a function pointer that stays valid only while the delegate lives: callers pass
+        // a delegate held in a static field (WxEvents), never a temporary.
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int wx_set_event_callback(EventFn fn, IntPtr userData, int minLevel);
+
+        // typedef void (*wx_event_fn)(void *user_data, const wx_event *event);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate void EventFn(IntPtr userData, NativeEvent* ev);
+
+        // struct wx_event: the C layout (int32, padding, three pointers, two int32), which Sequential reproduces.
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct NativeEvent
+        {
+            internal int Level;
+            internal IntPtr App;
+            internal IntPtr Kind;
+            internal IntPtr Message;
+            internal int Status;
+            internal int ErrCode;
+        }
     }
 }

@@ -25,8 +25,8 @@ namespace WxToken
             return Encoding.UTF8.GetString(buf, 0, len);
         }
 
-        // A static NUL-terminated string owned by the engine (version, status names).
-        internal static string FromStatic(IntPtr p)
+        // A NUL-terminated UTF-8 string owned by the engine (version, status names, event fields), copied.
+        internal static string FromCString(IntPtr p)
         {
             if (p == IntPtr.Zero) return null;
             int n = 0;

@@ -1,4 +1,5 @@
 using System;
+using System.Threading.Tasks;
 using NUnit.Framework;
 
 namespace WxToken.Tests
@@ -46,6 +47,17 @@ namespace WxToken.Tests
             Fake.Fault(app, "quota");
             var e = Assert.Throws<WxTokenException>(() => WxAccessToken.GetAsync(app).GetAwaiter().GetResult());
             Assert.AreEqual(45009, e.ErrCode);
+        }
+
+        [Test]
+        public void GetAsync_OfAnUnregisteredApp_FaultsTheTaskInsteadOfThrowing()
+        {
+            Task<string> t = null;
+            Assert.DoesNotThrow(() => t = WxAccessToken.GetAsync("wx_never_registered_async"));
+            var e = Assert.Throws<WxTokenException>(() => t.GetAwaiter().GetResult());
+            Assert.AreEqual(WxStatus.UnknownApp, e.Status);
+            Assert.DoesNotThrow(() => t = WxAccessToken.GetAsync(null));
+            Assert.Throws<ArgumentNullException>(() => t.GetAwaiter().GetResult());
         }
 
         [Test]
@@ -135,7 +147,7 @@ namespace WxToken.Tests
             var o = new WxTokenOptions { ApiBase = "http://example.com" }; // plain http only for loopback
             var e = Assert.Throws<WxTokenException>(() => WxAccessToken.Register(FakeWeChat.NewAppId("badopt"), "s", o));
             Assert.AreEqual(WxStatus.InvalidArgument, e.Status);
-            Assert.Throws<ArgumentOutOfRangeException>(() => WxAccessToken.Register("wx1", "s", new WxTokenOptions { Timeout = TimeSpan.FromSeconds(-1) }));
+            Assert.Throws<ArgumentOutOfRangeException>(() => WxAccessToken.Register("wx1", "s", new WxTokenOptions { TimeoutMs = -1 }));
         }
 
         [Test]
@@ -156,11 +168,11 @@ namespace WxToken.Tests
             {
                 ApiBase = "http://127.0.0.1:9/a\"b",
                 Endpoint = WxEndpoint.Classic,
-                RefreshAhead = TimeSpan.FromMinutes(10),
-                Timeout = TimeSpan.FromSeconds(2),
-                RetryMin = TimeSpan.FromMilliseconds(50),
-                RetryMax = TimeSpan.FromSeconds(1),
-                ErrorCooldown = TimeSpan.FromSeconds(3),
+                RefreshAheadSecs = 600,
+                TimeoutMs = 2000,
+                RetryMinMs = 50,
+                RetryMaxMs = 1000,
+                ErrorCooldownMs = 3000,
             };
             Assert.AreEqual("{\"api_base\":\"http://127.0.0.1:9/a\\\"b\",\"endpoint\":\"classic\",\"refresh_ahead_secs\":600,"
                 + "\"timeout_ms\":2000,\"retry_min_ms\":50,\"retry_max_ms\":1000,\"error_cooldown_ms\":3000}", o.ToJson());
@@ -173,6 +185,18 @@ namespace WxToken.Tests
             Assert.AreEqual(40001, WxAccessToken.ErrCodeOf("{\"errcode\":40001,\"errmsg\":\"invalid credential\"}"));
             Assert.AreEqual(-1, WxAccessToken.ErrCodeOf("{\"errcode\" : -1}"));
             Assert.AreEqual(0, WxAccessToken.ErrCodeOf(null));
+            Assert.AreEqual(0, WxAccessToken.ErrCodeOf("<html>502 Bad Gateway</html>"));
+            Assert.AreEqual(0, WxAccessToken.ErrCodeOf("{\"errcode\":\"40001\"}"), "a string is not WeChat's errcode");
+        }
+
+        [Test]
+        public void ErrCodeOf_ReadsOnlyTheTopLevel()
+        {
+            // A batch answer whose items carry their own errcodes: the answer itself succeeded.
+            Assert.AreEqual(0, WxAccessToken.ErrCodeOf("{\"items\":[{\"errcode\":40001}],\"info\":{\"errcode\":42001}}"));
+            Assert.AreEqual(0, WxAccessToken.ErrCodeOf("{\"note\":\"\\\"errcode\\\":40001\"}"), "inside a string");
+            Assert.AreEqual(0, WxAccessToken.ErrCodeOf("[{\"errcode\":40001}]"), "not an object");
+            Assert.AreEqual(40001, WxAccessToken.ErrCodeOf("{\"items\":[{\"errcode\":0},{\"a\":\"}]\"}],\"errcode\":40001}"));
         }
     }
 }

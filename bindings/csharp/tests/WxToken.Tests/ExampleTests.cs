@@ -13,7 +13,7 @@ namespace WxToken.Tests
         {
             string appId = Fake.AddApp(FakeWeChat.NewAppId("example"), "example-secret");
             string exe = Path.Combine(System.Environment.GetEnvironmentVariable("WX_PROBE_DIR"), "GetAccessToken.exe");
-            var env = new Dictionary<string, string> { { "WX_APPID", appId }, { "WX_APPSECRET", "example-secret" }, { "WX_API_BASE", Fake.BaseUrl } };
+            var env = new Dictionary<string, string> { { "WX_APPID", appId }, { "WX_SECRET", "example-secret" }, { "WX_API_BASE", Fake.BaseUrl } };
             int exit;
             string output = ChildProcess.Run(exe, null, System.Environment.GetEnvironmentVariable("WX_TOKEN_LIB"), env, out exit);
             Assert.AreEqual(0, exit, output);
@@ -28,11 +28,26 @@ namespace WxToken.Tests
         {
             string appId = Fake.AddApp(FakeWeChat.NewAppId("example_bad"), "right");
             string exe = Path.Combine(System.Environment.GetEnvironmentVariable("WX_PROBE_DIR"), "GetAccessToken.exe");
-            var env = new Dictionary<string, string> { { "WX_APPID", appId }, { "WX_APPSECRET", "wrong" }, { "WX_API_BASE", Fake.BaseUrl } };
+            var env = new Dictionary<string, string> { { "WX_APPID", appId }, { "WX_SECRET", "wrong" }, { "WX_API_BASE", Fake.BaseUrl } };
             int exit;
             string output = ChildProcess.Run(exe, null, System.Environment.GetEnvironmentVariable("WX_TOKEN_LIB"), env, out exit);
             Assert.AreEqual(1, exit, output);
             StringAssert.Contains("WeChatError errcode=40125", output);
+        }
+    
+
+        [Test]
+        public void SeedExample_WithoutCredentials_RefusesToRun()
+        {
+            string appId = Fake.AddApp(FakeWeChat.NewAppId("example_nocred"), "example-secret");
+            string exe = Path.Combine(System.Environment.GetEnvironmentVariable("WX_PROBE_DIR"), "GetAccessToken.exe");
+            // WX_APPSECRET (the old name) is not read: without WX_SECRET nothing is registered or fetched.
+            var env = new Dictionary<string, string> { { "WX_APPID", appId }, { "WX_APPSECRET", "example-secret" }, { "WX_API_BASE", Fake.BaseUrl } };
+            int exit;
+            string output = ChildProcess.Run(exe, null, System.Environment.GetEnvironmentVariable("WX_TOKEN_LIB"), env, out exit);
+            Assert.AreEqual(2, exit, output);
+            StringAssert.Contains("set WX_APPID and WX_SECRET", output);
+            Assert.AreEqual(0, Fake.TokenRequests(appId));
         }
     }
 }

@@ -62,10 +62,10 @@ namespace WxToken.Tests
             {
                 ApiBase = BaseUrl,
                 Endpoint = endpoint,
-                RetryMin = TimeSpan.FromMilliseconds(50),
-                RetryMax = TimeSpan.FromMilliseconds(200),
-                ErrorCooldown = TimeSpan.FromMilliseconds(300),
-                Timeout = TimeSpan.FromMilliseconds(1500),
+                RetryMinMs = 50,
+                RetryMaxMs = 200,
+                ErrorCooldownMs = 300,
+                TimeoutMs = 1500,
             };
         }
 
