@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ import pytest
 import wx_token
 from conftest import PKG_ROOT, fresh_appid, secret_for
 from test_central import CLIENT_KEY, tokend  # noqa: F401  (a fixture)
+from test_readme import SAMPLES
 from test_store import STORE_PEER, fingerprint
 
 # WeChat's documented example (JS-SDK documentation, appendix 1).
@@ -313,4 +315,31 @@ def test_client_mode_gets_tickets_and_configs_without_the_secret(fake, tokend) -
     assert t == fake_ticket(fake, appid, "jsapi")
     cfg = wx_token.jssdk_config(appid, PAGE)
     assert cfg["appId"] == appid and browser_check(fake, cfg, PAGE) == {"ok": True}
+    assert app_counter(fake, appid, "ticket_requests") == 1
+
+
+# --- the READMEs' JS-SDK walk-throughs ---------------------------------------------------------
+
+JSSDK_SAMPLES = [s for s in SAMPLES if s[0].split(":")[1].startswith("jssdk")]
+
+
+def test_each_readme_has_a_jssdk_walk_through() -> None:
+    assert sorted(w for w, _ in JSSDK_SAMPLES) == ["README.md:jssdk", "bindings/python/README.md:jssdk_aiohttp"]
+
+
+@pytest.mark.parametrize("where,code", JSSDK_SAMPLES, ids=[s[0] for s in JSSDK_SAMPLES])
+def test_readme_jssdk_sample_serves_a_wx_config_the_browser_accepts(where, code, fake, new_app, tmp_path) -> None:
+    appid = new_app("readmejs", register=False)
+    env = dict(os.environ, WX_APPID=appid, WX_SECRET=secret_for(appid), WX_API_BASE=fake.base_url,
+               PYTHONPATH=PKG_ROOT)
+    script = tmp_path / "sample.py"
+    script.write_text(code)
+    proc = subprocess.run([sys.executable, str(script)], cwd=str(tmp_path), env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout
+    url = re.search(r"^page: (\S+)$", proc.stdout, re.M)
+    config = re.search(r"wx\.config\((\{.*?\})\);", proc.stdout)
+    assert url and config, proc.stdout
+    cfg = json.loads(config.group(1))
+    assert cfg["jsApiList"] and browser_check(fake, cfg, url.group(1)) == {"ok": True}, proc.stdout
     assert app_counter(fake, appid, "ticket_requests") == 1
