@@ -20,7 +20,7 @@ import wx_token
 from conftest import PKG_ROOT, fresh_appid, secret_for
 from test_central import CLIENT_KEY, tokend  # noqa: F401  (a fixture)
 from test_readme import SAMPLES
-from test_store import STORE_PEER, fingerprint
+from test_store import PY_PEER, fingerprint, run_fleet
 
 # WeChat's documented example (JS-SDK documentation, appendix 1).
 DOC_TICKET = "sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg"
@@ -261,48 +261,18 @@ def test_wecom_one_id_per_secret_and_tickets_that_do_not_collide(fake) -> None:
 
 # --- a fleet: Python and Rust processes, one Redis, one ticket ----------------------------------
 
-PY_TICKET_PEER = r"""
-import json, os, sys, time
-sys.path.insert(0, sys.argv[1])
-import wx_token
-appid, secret, options, go = sys.argv[2:6]
-wx_token.register(appid, secret, **json.loads(options))
-while not os.path.exists(go):
-    time.sleep(0.001)
-ticket = wx_token.ticket(appid, "jsapi")
-h = 0xcbf29ce484222325
-for b in ticket.encode():
-    h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
-print("fnv1a64:%016x" % h)
-"""
+# The store test's Python worker, asking for the jsapi ticket instead of the token.
+PY_TICKET_PEER = PY_PEER.replace("wx_token.get(appid)", 'wx_token.ticket(appid, "jsapi")')
 
 
 def test_python_and_rust_processes_share_one_ticket_through_redis(fake, redis, tmp_path) -> None:
-    if not os.path.isfile(STORE_PEER):
-        pytest.fail("%s not built (cargo build -p wx_token --example store_peer)" % STORE_PEER)
+    assert PY_TICKET_PEER != PY_PEER
     appid = fresh_appid("tkfleet")
     secret = secret_for(appid)
     fake.add_app(appid, secret)
     fake.fault(kind="slow", delay_ms=300, path="/cgi-bin/ticket/getticket")
     options = {"api_base": fake.base_url, "endpoint": "classic", "store": redis.url}
-    go = str(tmp_path / "go")
-    procs: List["subprocess.Popen[str]"] = []
-    for _ in range(2):
-        procs.append(subprocess.Popen(
-            [sys.executable, "-c", PY_TICKET_PEER, PKG_ROOT, appid, secret, json.dumps(options), go],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-        procs.append(subprocess.Popen(
-            [STORE_PEER, "--appid", appid, "--secret", secret, "--options", json.dumps(options),
-             "--threads", "2", "--go-file", go, "--ticket", "jsapi"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    time.sleep(1.0)  # every process registered and waiting
-    open(go, "w").close()
-    seen: List[str] = []
-    for p in procs:
-        out, err = p.communicate(timeout=30)
-        assert p.returncode == 0, err
-        seen.extend(out.split())
-    assert len(seen) == 2 + 2 * 2
+    seen = run_fleet(tmp_path, appid, secret, options, 2, PY_TICKET_PEER, ("--ticket", "jsapi"))
     assert set(seen) == {fingerprint(fake_ticket(fake, appid, "jsapi"))}, seen
     assert app_counter(fake, appid, "ticket_requests") == 1, "one getticket for the whole fleet"
     assert fake.token_fetches(appid) == 1

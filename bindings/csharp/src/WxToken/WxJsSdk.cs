@@ -62,79 +62,22 @@ namespace WxToken
 
         internal static WxJsSdkConfig Parse(WxTicketKind kind, string json)
         {
-            var fields = ParseFlatObject(json);
-            string v;
-            var c = new WxJsSdkConfig { Kind = kind, Json = json };
-            if (fields.TryGetValue("appId", out v)) c.AppId = v;
-            if (fields.TryGetValue("corpid", out v)) c.CorpId = v;
-            if (fields.TryGetValue("agentid", out v)) c.AgentId = v;
-            if (fields.TryGetValue("timestamp", out v)) c.Timestamp = v;
-            if (fields.TryGetValue("nonceStr", out v)) c.NonceStr = v;
-            if (fields.TryGetValue("signature", out v)) c.Signature = v;
+            object parsed;
+            var o = WxToken.Json.TryParse(json, out parsed) ? parsed as Dictionary<string, object> : null;
+            var c = new WxJsSdkConfig
+            {
+                Kind = kind,
+                Json = json,
+                AppId = WxToken.Json.Str(o, "appId"),
+                CorpId = WxToken.Json.Str(o, "corpid"),
+                AgentId = WxToken.Json.Str(o, "agentid"),
+                Timestamp = WxToken.Json.Str(o, "timestamp"),
+                NonceStr = WxToken.Json.Str(o, "nonceStr"),
+                Signature = WxToken.Json.Str(o, "signature"),
+            };
             if (c.Timestamp == null || c.NonceStr == null || c.Signature == null || (c.AppId == null && c.CorpId == null))
                 throw new WxTokenException(WxStatus.Protocol, 0, null, null, "wx_token jssdk config: unexpected JSON from the engine: " + json);
             return c;
-        }
-
-        // The engine's answer is one flat object whose values are strings (numbers are read as their text).
-        static Dictionary<string, string> ParseFlatObject(string s)
-        {
-            var d = new Dictionary<string, string>(StringComparer.Ordinal);
-            int i = 0;
-            Func<char, bool> eat = ch =>
-            {
-                while (i < s.Length && char.IsWhiteSpace(s[i])) i++;
-                if (i < s.Length && s[i] == ch) { i++; return true; }
-                return false;
-            };
-            if (!eat('{')) return d;
-            if (eat('}')) return d;
-            do
-            {
-                string key = ReadString(s, ref i, eat);
-                if (key == null || !eat(':')) return d;
-                while (i < s.Length && char.IsWhiteSpace(s[i])) i++;
-                string value;
-                if (i < s.Length && s[i] == '"') value = ReadString(s, ref i, eat);
-                else
-                {
-                    int start = i;
-                    while (i < s.Length && s[i] != ',' && s[i] != '}') i++;
-                    value = s.Substring(start, i - start).Trim();
-                }
-                if (value == null) return d;
-                d[key] = value;
-            } while (eat(','));
-            return d;
-        }
-
-        static string ReadString(string s, ref int i, Func<char, bool> eat)
-        {
-            if (!eat('"')) return null;
-            var sb = new StringBuilder();
-            while (i < s.Length)
-            {
-                char c = s[i++];
-                if (c == '"') return sb.ToString();
-                if (c != '\\') { sb.Append(c); continue; }
-                if (i >= s.Length) return null;
-                char e = s[i++];
-                switch (e)
-                {
-                    case 'n': sb.Append('\n'); break;
-                    case 'r': sb.Append('\r'); break;
-                    case 't': sb.Append('\t'); break;
-                    case 'b': sb.Append('\b'); break;
-                    case 'f': sb.Append('\f'); break;
-                    case 'u':
-                        if (i + 4 > s.Length) return null;
-                        sb.Append((char)int.Parse(s.Substring(i, 4), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
-                        i += 4;
-                        break;
-                    default: sb.Append(e); break; // \" \\ \/
-                }
-            }
-            return null;
         }
 
         // JSON string, also safe inside an HTML <script>.
@@ -170,7 +113,7 @@ namespace WxToken
         /// <exception cref="ArgumentNullException">An argument is null.</exception>
         /// <exception cref="WxTokenException"><see cref="WxStatus.InvalidArgument"/> for an empty URL or one with control
         /// characters, <see cref="WxTicketKind.WxCard"/> (use <see cref="WxCardSign"/>), or AgentConfig without
-        /// <see cref="WxTokenOptions.AgentId"/>; otherwise as for <see cref="WxTicket.Get"/>.</exception>
+        /// <see cref="WxTokenOptions.Agentid"/>; otherwise as for <see cref="WxTicket.Get"/>.</exception>
         public static WxJsSdkConfig Config(string appId, string url, WxTicketKind kind = WxTicketKind.Jsapi)
         {
             byte[] appIdZ = Utf8.Z(appId, nameof(appId));
@@ -186,13 +129,10 @@ namespace WxToken
         /// <param name="kind">Which ticket signs it.</param>
         /// <param name="cancellationToken">Stops this caller's wait.</param>
         /// <returns>The config.</returns>
-        /// <exception cref="WxTokenException">As for <see cref="Config"/> (through the task).</exception>
+        /// <exception cref="WxTokenException">As for <see cref="Config"/>, through the task; nothing is thrown synchronously.</exception>
         public static Task<WxJsSdkConfig> ConfigAsync(string appId, string url, WxTicketKind kind = WxTicketKind.Jsapi,
             CancellationToken cancellationToken = default(CancellationToken))
         {
-            Utf8.Z(appId, nameof(appId));
-            Utf8.Z(url, nameof(url));
-            WxTicket.KindZ(kind);
             return Task.Run(() => Config(appId, url, kind), cancellationToken);
         }
 

@@ -11,7 +11,7 @@ namespace WxToken
         Jsapi,
         /// <summary><c>wx_card</c> (mp only): the card <c>api_ticket</c>, signed into <c>cardSign</c> by <see cref="WxCardSign.Compute(string[])"/>.</summary>
         WxCard,
-        /// <summary><c>agent_config</c> (WeCom only): the app's own ticket that signs <c>wx.agentConfig</c>; needs <see cref="WxTokenOptions.AgentId"/>.</summary>
+        /// <summary><c>agent_config</c> (WeCom only): the app's own ticket that signs <c>wx.agentConfig</c>; needs <see cref="WxTokenOptions.Agentid"/>.</summary>
         AgentConfig,
     }
 
@@ -48,12 +48,11 @@ namespace WxToken
         /// <param name="kind">The ticket; default <see cref="WxTicketKind.Jsapi"/>.</param>
         /// <param name="cancellationToken">Stops this caller's wait, not the fetch.</param>
         /// <returns>The ticket.</returns>
-        /// <exception cref="WxTokenException">As for <see cref="Get"/> (through the task).</exception>
+        /// <exception cref="WxTokenException">As for <see cref="Get"/>, through the task; nothing is thrown synchronously.</exception>
         public static Task<string> GetAsync(string appId, WxTicketKind kind = WxTicketKind.Jsapi,
             CancellationToken cancellationToken = default(CancellationToken))
         {
-            Utf8.Z(appId, nameof(appId));
-            KindZ(kind);
+            // Every failure, a bad argument included, faults the task (as WxAccessToken.GetAsync does).
             return Task.Run(() => Get(appId, kind), cancellationToken);
         }
 
@@ -68,7 +67,7 @@ namespace WxToken
         /// <param name="staleTicket">The ticket the failing page was signed with.</param>
         /// <exception cref="ArgumentNullException">An argument is null.</exception>
         /// <exception cref="WxTokenException"><see cref="WxStatus.RateLimited"/> when the passive refresh pacing
-        /// (<see cref="WxTokenOptions"/> of the engine: one per 30 s, 100 a day, per kind) or WeCom's hourly limit refuses
+        /// (the options <c>passive_refresh_interval_secs</c> and <c>passive_refresh_daily_limit</c>, per kind) or WeCom's hourly limit refuses
         /// (the ticket stays in service), or the replacement's error.</exception>
         public static void Invalidate(string appId, WxTicketKind kind, string staleTicket)
         {
