@@ -414,26 +414,32 @@ void with_token_propagates_exceptions() {
     CHECK_EQ(calls, 0);
 }
 
+// Runs `get` on `n` threads at once; what each returned, and how many threw.
+std::vector<std::string> on_threads(std::size_t n, const std::function<std::string()>& get, int& errors) {
+    std::vector<std::string> out(n);
+    std::atomic<int> failed{0};
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < n; ++i) {
+        threads.emplace_back([&, i] {
+            try {
+                out[i] = get();
+            } catch (...) {
+                ++failed;
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    errors = failed.load();
+    return out;
+}
+
 void concurrent_gets_share_one_fetch() {
     const auto app = new_app("threads");
     fake_post("/_fake/config", "{\"delay_ms\":200}");  // make the threads overlap the fetch
-    std::vector<std::string> tokens(8);
-    std::atomic<int> errors{0};
-    {
-        std::vector<std::thread> threads;
-        for (std::size_t i = 0; i < tokens.size(); ++i) {
-            threads.emplace_back([&, i] {
-                try {
-                    tokens[i] = wx_token::get(app);
-                } catch (...) {
-                    ++errors;
-                }
-            });
-        }
-        for (auto& th : threads) th.join();
-    }
+    int errors = 0;
+    const auto tokens = on_threads(8, [&] { return wx_token::get(app); }, errors);
     fake_post("/_fake/config", "{\"delay_ms\":0}");
-    CHECK_EQ(errors.load(), 0);
+    CHECK_EQ(errors, 0);
     CHECK_EQ(std::set<std::string>(tokens.begin(), tokens.end()).size(), std::size_t(1));
     CHECK_EQ(issued(app), 1);
 }
@@ -752,40 +758,56 @@ std::string required_env(const char* name) {
 
 std::string g_self;  // this program's path, to start a second process
 
-// Two processes sharing one Redis store make one upstream fetch between them.
-void redis_store_shared_between_processes() {
-    const std::string redis = required_env("WX_REDIS_URL");
-    const std::string appid = "wx_cpp_redis_" + g_run;
-    const std::string secret = "redis-secret";
-    fake_app(appid, secret);
-    auto o = fake_options();
-    o.store = redis;
-    o.store_prefix = "wx_cpp_test:";
-    wx_token::register_app(appid, secret, o);
-    const std::string mine = wx_token::get(appid);
+// Runs this program again as another process of the fleet (see print_token), registered like
+// this one, and returns what it printed.
+std::string second_process(const std::string& appid, const std::string& secret, const wx_token::options& o,
+                           const char* mode) {
     ::setenv("WX_CHILD_APPID", appid.c_str(), 1);
     ::setenv("WX_CHILD_SECRET", secret.c_str(), 1);
     ::setenv("WX_CHILD_OPTIONS", o.to_json().c_str(), 1);
-    std::string theirs;
-    {
-        FILE* child = ::popen((g_self + " --print-token").c_str(), "r");
-        CHECK(child != nullptr);
-        char buf[1024];
-        while (std::fgets(buf, sizeof buf, child)) theirs += buf;
-        CHECK_EQ(::pclose(child), 0);
-    }
-    CHECK_EQ(theirs, mine + "\n");
+    std::string out;
+    FILE* child = ::popen((g_self + " " + mode).c_str(), "r");
+    CHECK(child != nullptr);
+    char buf[1024];
+    while (std::fgets(buf, sizeof buf, child)) out += buf;
+    CHECK_EQ(::pclose(child), 0);
+    return out;
+}
+
+// Adds `appid` to the fake and registers it with the Redis store test.sh started; its options.
+wx_token::options register_redis_app(const std::string& appid, const std::string& secret) {
+    fake_app(appid, secret);
+    auto o = fake_options();
+    o.store = required_env("WX_REDIS_URL");
+    o.store_prefix = "wx_cpp_test:";
+    wx_token::register_app(appid, secret, o);
+    return o;
+}
+
+// Two processes sharing one Redis store make one upstream fetch between them.
+void redis_store_shared_between_processes() {
+    const std::string appid = "wx_cpp_redis_" + g_run;
+    const std::string secret = "redis-secret";
+    const auto o = register_redis_app(appid, secret);
+    const std::string mine = wx_token::get(appid);
+    CHECK_EQ(second_process(appid, secret, o, "--print-token"), mine + "\n");
     CHECK_EQ(issued(appid), 1);
     CHECK(wx_token::stats(appid).fetches == 1);
+}
+
+// Client mode against the wx-tokend test.sh started (it holds WX_TOKEND_APPID's secret).
+wx_token::options central_options() {
+    wx_token::options o;
+    o.central = required_env("WX_TOKEND_URL");
+    o.central_key = required_env("WX_TOKEND_KEY");
+    o.timeout_ms = 3000;
+    return o;
 }
 
 // Client mode: no secret in this process; a real wx-tokend holds it.
 void client_mode_against_wx_tokend() {
     const std::string appid = required_env("WX_TOKEND_APPID");
-    wx_token::options o;
-    o.central = required_env("WX_TOKEND_URL");
-    o.central_key = required_env("WX_TOKEND_KEY");
-    o.timeout_ms = 3000;
+    auto o = central_options();
     wx_token::register_app(appid, o);
     const std::string token = wx_token::get(appid);
     CHECK_EQ(call_api(token), 0L);
@@ -845,22 +867,9 @@ void card_signature_sorts_values() {
 void ticket_fetched_once_for_concurrent_callers() {
     const auto app = new_ticket_app("tk_conc");
     fake_post("/_fake/faults", "{\"kind\":\"slow\",\"delay_ms\":300,\"path\":\"/cgi-bin/ticket/getticket\"}");
-    std::vector<std::string> tickets(8);
-    std::atomic<int> errors{0};
-    {
-        std::vector<std::thread> threads;
-        for (std::size_t i = 0; i < tickets.size(); ++i) {
-            threads.emplace_back([&, i] {
-                try {
-                    tickets[i] = wx_token::ticket(app, wx_token::ticket_kind::jsapi);
-                } catch (...) {
-                    ++errors;
-                }
-            });
-        }
-        for (auto& th : threads) th.join();
-    }
-    CHECK_EQ(errors.load(), 0);
+    int errors = 0;
+    const auto tickets = on_threads(8, [&] { return wx_token::ticket(app, wx_token::ticket_kind::jsapi); }, errors);
+    CHECK_EQ(errors, 0);
     CHECK_EQ(std::set<std::string>(tickets.begin(), tickets.end()).size(), std::size_t(1));
     CHECK_EQ(tickets[0], fake_ticket(app, "jsapi"));
     CHECK_EQ(app_counter(app, "ticket_requests"), 1LL);
@@ -946,27 +955,11 @@ void wecom_one_id_per_secret_tickets_apart() {
 
 // Two processes sharing one Redis store fetch one ticket between them.
 void redis_ticket_shared_between_processes() {
-    const std::string redis = required_env("WX_REDIS_URL");
     const std::string appid = "wx_cpp_redis_tk_" + g_run;
     const std::string secret = "redis-secret";
-    fake_app(appid, secret);
-    auto o = fake_options();
-    o.store = redis;
-    o.store_prefix = "wx_cpp_test:";
-    wx_token::register_app(appid, secret, o);
+    const auto o = register_redis_app(appid, secret);
     const std::string mine = wx_token::ticket(appid);
-    ::setenv("WX_CHILD_APPID", appid.c_str(), 1);
-    ::setenv("WX_CHILD_SECRET", secret.c_str(), 1);
-    ::setenv("WX_CHILD_OPTIONS", o.to_json().c_str(), 1);
-    std::string theirs;
-    {
-        FILE* child = ::popen((g_self + " --print-ticket").c_str(), "r");
-        CHECK(child != nullptr);
-        char buf[1024];
-        while (std::fgets(buf, sizeof buf, child)) theirs += buf;
-        CHECK_EQ(::pclose(child), 0);
-    }
-    CHECK_EQ(theirs, mine + "\n");
+    CHECK_EQ(second_process(appid, secret, o, "--print-ticket"), mine + "\n");
     CHECK_EQ(app_counter(appid, "ticket_requests"), 1LL);
     CHECK_EQ(issued(appid), 1);
 }
@@ -974,10 +967,7 @@ void redis_ticket_shared_between_processes() {
 // Client mode: tickets and wx.config from a real wx-tokend, no secret in this process.
 void client_mode_tickets_against_wx_tokend() {
     const std::string appid = required_env("WX_TOKEND_APPID");
-    wx_token::options o;
-    o.central = required_env("WX_TOKEND_URL");
-    o.central_key = required_env("WX_TOKEND_KEY");
-    o.timeout_ms = 3000;
+    auto o = central_options();
     wx_token::register_app(appid, o);
     CHECK_EQ(wx_token::ticket(appid), fake_ticket(appid, "jsapi"));
     const auto cfg = wx_token::jssdk_config(appid, k_page);
