@@ -68,17 +68,39 @@ namespace WxToken
         /// <summary><c>store_sync_ms</c>: how often a process re-reads a shared store for tokens other processes published; default 10000.</summary>
         public int? StoreSyncMs { get; set; }
 
-        /// <summary><c>store_fallback_per_hour</c>: direct fetches from WeChat allowed per hour while the shared store is unreachable and no token is valid (0 to 60); default 2.</summary>
+        /// <summary><c>store_fallback_per_hour</c>: direct fetches from WeChat per app per hour for the whole host while the shared store is unreachable and no token is valid (0 to 60; stable endpoint only, never with classic); default 2.</summary>
         public int? StoreFallbackPerHour { get; set; }
+
+        /// <summary><c>store_tls_ca_file</c>: TLS Redis store (<c>rediss://…</c>): absolute path of a PEM CA bundle to trust instead of the public roots.</summary>
+        public string StoreTlsCaFile { get; set; }
+
+        /// <summary><c>store_tls_cert_file</c>: TLS Redis store: absolute path of a PEM client certificate (with <see cref="StoreTlsKeyFile"/>).</summary>
+        public string StoreTlsCertFile { get; set; }
+
+        /// <summary><c>store_tls_key_file</c>: TLS Redis store: absolute path of the PEM private key of <see cref="StoreTlsCertFile"/>.</summary>
+        public string StoreTlsKeyFile { get; set; }
+
+        /// <summary><c>passive_refresh_interval_secs</c>: least time between two fetches started by invalidating the current token (0 to 86400; 0: no spacing); default 30. Within it <c>Invalidate</c> answers RATE_LIMITED and the token stays in service.</summary>
+        public int? PassiveRefreshIntervalSecs { get; set; }
+
+        /// <summary><c>passive_refresh_daily_limit</c>: most such fetches per app in any 24 hours (0 to 10000); default 100.</summary>
+        public int? PassiveRefreshDailyLimit { get; set; }
 
         /// <summary>
         /// <c>central</c>: client mode. The base URL of a wx-tokend server (https, or http on loopback) that holds the
-        /// AppSecret; register with a <c>null</c> secret. Needs <see cref="CentralKey"/>; no <see cref="Store"/>.
+        /// AppSecret; register with a <c>null</c> secret. Several, comma-separated, are failed over in order.
+        /// Needs <see cref="CentralKey"/>; no <see cref="Store"/>.
         /// </summary>
         public string Central { get; set; }
 
         /// <summary><c>central_key</c>: this client's key for the <see cref="Central"/> server. A secret: the engine never logs it.</summary>
         public string CentralKey { get; set; }
+
+        /// <summary><c>refresh_workers</c>: process-wide, the threads running background refreshes (1 to 256); the pool is the largest value any registration gave, 8 if none did.</summary>
+        public int? RefreshWorkers { get; set; }
+
+        /// <summary><c>refresh_rate_per_sec</c>: process-wide, background refreshes per second to this app's upstream, shared by all its apps (1 to 100000); the lowest value any registration for it gave applies, 50 if none did.</summary>
+        public int? RefreshRatePerSec { get; set; }
 
         // The engine's options_json, or null when every option is left at its default. Internal: it carries the
         // central key and any Redis password, and a public string method invites logging it.
@@ -100,8 +122,15 @@ namespace WxToken
             Num(sb, "lease_ms", LeaseMs, nameof(LeaseMs));
             Num(sb, "store_sync_ms", StoreSyncMs, nameof(StoreSyncMs));
             Num(sb, "store_fallback_per_hour", StoreFallbackPerHour, nameof(StoreFallbackPerHour));
+            Str(sb, "store_tls_ca_file", StoreTlsCaFile);
+            Str(sb, "store_tls_cert_file", StoreTlsCertFile);
+            Str(sb, "store_tls_key_file", StoreTlsKeyFile);
+            Num(sb, "passive_refresh_interval_secs", PassiveRefreshIntervalSecs, nameof(PassiveRefreshIntervalSecs));
+            Num(sb, "passive_refresh_daily_limit", PassiveRefreshDailyLimit, nameof(PassiveRefreshDailyLimit));
             Str(sb, "central", Central);
             Str(sb, "central_key", CentralKey);
+            Num(sb, "refresh_workers", RefreshWorkers, nameof(RefreshWorkers));
+            Num(sb, "refresh_rate_per_sec", RefreshRatePerSec, nameof(RefreshRatePerSec));
             if (sb.Length == 1) return null;
             return sb.Append('}').ToString();
         }

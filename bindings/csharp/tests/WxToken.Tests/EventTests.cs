@@ -110,7 +110,6 @@ namespace WxToken.Tests
         }
 
         [Test]
-        [Ignore("the engine does not emit store_unavailable/store_recovered yet: it reports a store outage as refresh_failed. Remove this line when it does.")]
         public void StoreOutageAndRecovery_AreReported()
         {
             using (var redis = new RedisServer())
