@@ -78,12 +78,17 @@ struct Registry {
     writer: Mutex<usize>,
     /// Per-process random seed of `hash`.
     seed: u64,
+    /// The retired tables, never freed: held here so that leak checkers (valgrind in the C
+    /// and C++ tests, and users' own) count them as reachable rather than lost. Pushed to
+    /// under the writer lock only.
+    retired: Mutex<Vec<&'static Table>>,
 }
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry {
     table: AtomicPtr::new(Box::into_raw(Box::new(Table::with_capacity(64)))),
     writer: Mutex::new(0),
     seed: std::collections::hash_map::RandomState::new().hash_one(0u8),
+    retired: Mutex::new(Vec::new()),
 });
 
 /// Hashes an appid: FxHash-style multiply-rotate over 8-byte words, seeded per process, a
@@ -171,6 +176,7 @@ pub fn upsert(appid: &str, config: AppConfig) -> &'static App {
         REGISTRY
             .table
             .store(Box::into_raw(Box::new(bigger)), Ordering::Release);
+        REGISTRY.retired.lock_ok().push(t);
     } else {
         insert_into(t, app, h);
     }

@@ -246,6 +246,22 @@ inline void check(std::int32_t st, const char* function) {
     if (st != WX_OK) throw last_error(st, function);
 }
 
+// Calls a `(..., buf, buf_len, out_len)` export through `call(buf, size, &len)`, growing the
+// buffer to the length it reports on WX_BUFFER_TOO_SMALL (the value may change in between).
+template <class Call>
+std::string read_sized(std::size_t first_size, const char* function, Call&& call) {
+    std::string buf(first_size, '\0');
+    std::size_t len = 0;
+    std::int32_t st = call(&buf[0], buf.size(), &len);
+    for (int attempt = 0; st == WX_BUFFER_TOO_SMALL && attempt < 3; ++attempt) {
+        buf.assign(len + 1, '\0');
+        st = call(&buf[0], buf.size(), &len);
+    }
+    check(st, function);
+    buf.resize(len);
+    return buf;
+}
+
 // A std::string can hold NUL bytes; the C ABI would silently stop at the first one.
 inline const char* c_str(const std::string& s, const char* what, const char* function) {
     if (s.find('\0') != std::string::npos) {
@@ -644,15 +660,9 @@ inline double json_double(const json& v, std::string_view key) {
 inline app_stats stats(const std::string& appid) {
     constexpr const char* fn = "wx_token_stats_json";
     const char* id = detail::c_str(appid, "appid", fn);
-    std::string buf(512, '\0');
-    std::size_t len = 0;
-    std::int32_t st = ::wx_token_stats_json(id, &buf[0], buf.size(), &len);
-    for (int attempt = 0; st == WX_BUFFER_TOO_SMALL && attempt < 3; ++attempt) {
-        buf.assign(len + 1, '\0');
-        st = ::wx_token_stats_json(id, &buf[0], buf.size(), &len);
-    }
-    detail::check(st, fn);
-    buf.resize(len);
+    const std::string buf = detail::read_sized(512, fn, [&](char* out, std::size_t size, std::size_t* len) {
+        return ::wx_token_stats_json(id, out, size, len);
+    });
     const auto v = detail::parse_json(buf);
     if (!v || v->kind != detail::json::type::object) {
         throw error(WX_PROTOCOL, 0, "the library's stats are not a JSON object: " + buf, fn);
@@ -675,6 +685,129 @@ inline app_stats stats(const std::string& appid) {
         }
     }
     return out;
+}
+
+// ---- JS-SDK: tickets and signatures -----------------------------------------------------------
+
+// The JS-SDK tickets (wx_ticket_get's `kind`): jsapi (mp: signs wx.config; WeCom: the corp
+// ticket for WeCom's wx.config), wx_card (mp: the card api_ticket for card_signature),
+// agent_config (WeCom: the app's ticket for wx.agentConfig; needs options::agentid).
+enum class ticket_kind { jsapi, wx_card, agent_config };
+
+// The C ABI's name of a kind: "jsapi", "wx_card", "agent_config".
+inline const char* ticket_kind_name(ticket_kind kind) noexcept {
+    switch (kind) {
+        case ticket_kind::wx_card: return "wx_card";
+        case ticket_kind::agent_config: return "agent_config";
+        case ticket_kind::jsapi: break;
+    }
+    return "jsapi";
+}
+
+// A valid JS-SDK ticket of `kind` for `id` (an mp appid or a WeCom id), with the token's
+// guarantees (wx_ticket_get): cached without I/O, or fetched once for every thread and process
+// sharing the app's store. Throws error: INVALID_ARGUMENT (also a kind the id's platform does not
+// have), UNKNOWN_APP, RATE_LIMITED (WeCom's hourly limit), WECHAT_ERROR, NETWORK, PROTOCOL, STORE.
+inline std::string ticket(const std::string& id, ticket_kind kind = ticket_kind::jsapi) {
+    constexpr const char* fn = "wx_ticket_get";
+    const char* app = detail::c_str(id, "id", fn);
+    return detail::read_sized(WX_TOKEN_MAX_LEN + 1, fn, [&](char* buf, std::size_t size, std::size_t* len) {
+        return ::wx_ticket_get(app, ticket_kind_name(kind), buf, size, len);
+    });
+}
+
+// A page's wx.config failed with "invalid signature" although its URL was right
+// (wx_ticket_invalidate): if `stale_ticket` is still the cached ticket, it is replaced by one
+// fetch however many callers report it; otherwise nothing happens. Throws error, e.g.
+// RATE_LIMITED when the passive refresh pacing refuses (the ticket stays in service).
+inline void invalidate_ticket(const std::string& id, ticket_kind kind, const std::string& stale_ticket) {
+    constexpr const char* fn = "wx_ticket_invalidate";
+    detail::check(::wx_ticket_invalidate(detail::c_str(id, "id", fn), ticket_kind_name(kind),
+                                         detail::c_str(stale_ticket, "stale_ticket", fn)),
+                  fn);
+}
+
+// What a page passes to wx.config (kind jsapi: app_id, timestamp, nonce_str, signature; app_id
+// is a WeCom id's corpid) or to WeCom's wx.agentConfig (kind agent_config: corpid, agentid, ...).
+struct jssdk_params {
+    ticket_kind kind = ticket_kind::jsapi;
+    std::string app_id;     // wx.config's appId ("" for wx.agentConfig)
+    std::string corpid;     // wx.agentConfig's corpid ("" for wx.config)
+    std::string agentid;    // wx.agentConfig's agentid, as a string ("" for wx.config)
+    std::string timestamp;  // seconds since the epoch, as a string
+    std::string nonce_str;  // 16 characters from the OS's CSPRNG, new on every call
+    std::string signature;  // 40 lowercase hex digits
+    std::string json;       // the library's JSON object, ready for the page
+
+    // The object for the page with "jsApiList" added; safe inside a <script> (no raw '<').
+    std::string to_json(const std::vector<std::string>& js_api_list) const {
+        std::string out = json.substr(0, json.rfind('}'));
+        out += ",\"jsApiList\":[";
+        for (std::size_t i = 0; i < js_api_list.size(); ++i) {
+            if (i) out += ',';
+            std::string item;
+            options::append_json_string(item, js_api_list[i]);
+            for (char c : item) {
+                if (c == '<') out += "\\u003c";
+                else if (c == '>') out += "\\u003e";
+                else out += c;
+            }
+        }
+        out += "]}";
+        return out;
+    }
+};
+
+// The wx.config (or, with ticket_kind::agent_config, wx.agentConfig) of the page at `url` (its
+// full URL; the library cuts it at '#'): a fresh nonce, the current time and the signature with
+// the current ticket (wx_jssdk_config). Throws error: INVALID_ARGUMENT (an empty URL or one with
+// control characters, wx_card, agent_config without options::agentid), or as ticket().
+inline jssdk_params jssdk_config(const std::string& id, const std::string& url, ticket_kind kind = ticket_kind::jsapi) {
+    constexpr const char* fn = "wx_jssdk_config";
+    const char* app = detail::c_str(id, "id", fn);
+    const char* page = detail::c_str(url, "url", fn);
+    jssdk_params p;
+    p.kind = kind;
+    p.json = detail::read_sized(WX_JSSDK_CONFIG_MAX_LEN + 1, fn, [&](char* buf, std::size_t size, std::size_t* len) {
+        return ::wx_jssdk_config(app, ticket_kind_name(kind), page, buf, size, len);
+    });
+    const auto v = detail::parse_json(p.json);
+    if (!v || v->kind != detail::json::type::object) {
+        throw error(WX_PROTOCOL, 0, "the library's wx.config is not a JSON object: " + p.json, fn);
+    }
+    p.app_id = detail::json_text(*v, "appId");
+    p.corpid = detail::json_text(*v, "corpid");
+    p.agentid = detail::json_text(*v, "agentid");
+    p.timestamp = detail::json_text(*v, "timestamp");
+    p.nonce_str = detail::json_text(*v, "nonceStr");
+    p.signature = detail::json_text(*v, "signature");
+    return p;
+}
+
+// WeChat's JS-SDK signature (wx_jssdk_signature): lowercase hex sha1("jsapi_ticket=" ticket
+// "&noncestr=" noncestr "&timestamp=" timestamp "&url=" url), values raw, url cut at '#'. Pure.
+inline std::string jssdk_signature(const std::string& ticket, const std::string& noncestr, const std::string& timestamp,
+                                   const std::string& url) {
+    constexpr const char* fn = "wx_jssdk_signature";
+    char out[WX_SIGNATURE_LEN + 1];
+    detail::check(::wx_jssdk_signature(detail::c_str(ticket, "ticket", fn), detail::c_str(noncestr, "noncestr", fn),
+                                       detail::c_str(timestamp, "timestamp", fn), detail::c_str(url, "url", fn), out,
+                                       sizeof out),
+                  fn);
+    return std::string(out, WX_SIGNATURE_LEN);
+}
+
+// WeChat's cardSign (wx_card_signature): lowercase hex SHA-1 of `values` (the wx_card ticket,
+// timestamp, card_id, code, openid, nonce_str, ...) sorted by their bytes and concatenated.
+// Throws error (INVALID_ARGUMENT) for no values or more than WX_CARD_MAX_VALUES. Pure.
+inline std::string card_signature(const std::vector<std::string>& values) {
+    constexpr const char* fn = "wx_card_signature";
+    std::vector<const char*> ptrs;
+    ptrs.reserve(values.size());
+    for (const auto& v : values) ptrs.push_back(detail::c_str(v, "value", fn));
+    char out[WX_SIGNATURE_LEN + 1];
+    detail::check(::wx_card_signature(ptrs.empty() ? nullptr : ptrs.data(), ptrs.size(), out, sizeof out), fn);
+    return std::string(out, WX_SIGNATURE_LEN);
 }
 
 // ---- events ------------------------------------------------------------------------------------

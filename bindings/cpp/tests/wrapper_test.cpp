@@ -414,26 +414,32 @@ void with_token_propagates_exceptions() {
     CHECK_EQ(calls, 0);
 }
 
+// Runs `get` on `n` threads at once; what each returned, and how many threw.
+std::vector<std::string> on_threads(std::size_t n, const std::function<std::string()>& get, int& errors) {
+    std::vector<std::string> out(n);
+    std::atomic<int> failed{0};
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < n; ++i) {
+        threads.emplace_back([&, i] {
+            try {
+                out[i] = get();
+            } catch (...) {
+                ++failed;
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    errors = failed.load();
+    return out;
+}
+
 void concurrent_gets_share_one_fetch() {
     const auto app = new_app("threads");
     fake_post("/_fake/config", "{\"delay_ms\":200}");  // make the threads overlap the fetch
-    std::vector<std::string> tokens(8);
-    std::atomic<int> errors{0};
-    {
-        std::vector<std::thread> threads;
-        for (std::size_t i = 0; i < tokens.size(); ++i) {
-            threads.emplace_back([&, i] {
-                try {
-                    tokens[i] = wx_token::get(app);
-                } catch (...) {
-                    ++errors;
-                }
-            });
-        }
-        for (auto& th : threads) th.join();
-    }
+    int errors = 0;
+    const auto tokens = on_threads(8, [&] { return wx_token::get(app); }, errors);
     fake_post("/_fake/config", "{\"delay_ms\":0}");
-    CHECK_EQ(errors.load(), 0);
+    CHECK_EQ(errors, 0);
     CHECK_EQ(std::set<std::string>(tokens.begin(), tokens.end()).size(), std::size_t(1));
     CHECK_EQ(issued(app), 1);
 }
@@ -752,40 +758,56 @@ std::string required_env(const char* name) {
 
 std::string g_self;  // this program's path, to start a second process
 
-// Two processes sharing one Redis store make one upstream fetch between them.
-void redis_store_shared_between_processes() {
-    const std::string redis = required_env("WX_REDIS_URL");
-    const std::string appid = "wx_cpp_redis_" + g_run;
-    const std::string secret = "redis-secret";
-    fake_app(appid, secret);
-    auto o = fake_options();
-    o.store = redis;
-    o.store_prefix = "wx_cpp_test:";
-    wx_token::register_app(appid, secret, o);
-    const std::string mine = wx_token::get(appid);
+// Runs this program again as another process of the fleet (see print_token), registered like
+// this one, and returns what it printed.
+std::string second_process(const std::string& appid, const std::string& secret, const wx_token::options& o,
+                           const char* mode) {
     ::setenv("WX_CHILD_APPID", appid.c_str(), 1);
     ::setenv("WX_CHILD_SECRET", secret.c_str(), 1);
     ::setenv("WX_CHILD_OPTIONS", o.to_json().c_str(), 1);
-    std::string theirs;
-    {
-        FILE* child = ::popen((g_self + " --print-token").c_str(), "r");
-        CHECK(child != nullptr);
-        char buf[1024];
-        while (std::fgets(buf, sizeof buf, child)) theirs += buf;
-        CHECK_EQ(::pclose(child), 0);
-    }
-    CHECK_EQ(theirs, mine + "\n");
+    std::string out;
+    FILE* child = ::popen((g_self + " " + mode).c_str(), "r");
+    CHECK(child != nullptr);
+    char buf[1024];
+    while (std::fgets(buf, sizeof buf, child)) out += buf;
+    CHECK_EQ(::pclose(child), 0);
+    return out;
+}
+
+// Adds `appid` to the fake and registers it with the Redis store test.sh started; its options.
+wx_token::options register_redis_app(const std::string& appid, const std::string& secret) {
+    fake_app(appid, secret);
+    auto o = fake_options();
+    o.store = required_env("WX_REDIS_URL");
+    o.store_prefix = "wx_cpp_test:";
+    wx_token::register_app(appid, secret, o);
+    return o;
+}
+
+// Two processes sharing one Redis store make one upstream fetch between them.
+void redis_store_shared_between_processes() {
+    const std::string appid = "wx_cpp_redis_" + g_run;
+    const std::string secret = "redis-secret";
+    const auto o = register_redis_app(appid, secret);
+    const std::string mine = wx_token::get(appid);
+    CHECK_EQ(second_process(appid, secret, o, "--print-token"), mine + "\n");
     CHECK_EQ(issued(appid), 1);
     CHECK(wx_token::stats(appid).fetches == 1);
+}
+
+// Client mode against the wx-tokend test.sh started (it holds WX_TOKEND_APPID's secret).
+wx_token::options central_options() {
+    wx_token::options o;
+    o.central = required_env("WX_TOKEND_URL");
+    o.central_key = required_env("WX_TOKEND_KEY");
+    o.timeout_ms = 3000;
+    return o;
 }
 
 // Client mode: no secret in this process; a real wx-tokend holds it.
 void client_mode_against_wx_tokend() {
     const std::string appid = required_env("WX_TOKEND_APPID");
-    wx_token::options o;
-    o.central = required_env("WX_TOKEND_URL");
-    o.central_key = required_env("WX_TOKEND_KEY");
-    o.timeout_ms = 3000;
+    auto o = central_options();
     wx_token::register_app(appid, o);
     const std::string token = wx_token::get(appid);
     CHECK_EQ(call_api(token), 0L);
@@ -797,13 +819,167 @@ void client_mode_against_wx_tokend() {
     EXPECT_ERROR(invalid_argument, (void)wx_token::get(appid + "_x"));
 }
 
+// ---- JS-SDK tickets, signatures, WeCom ---------------------------------------------------------
+
+// WeChat's documented example (JS-SDK documentation, appendix 1).
+const char* const k_doc_ticket = "sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg";
+const char* const k_page = "https://shop.example/item?id=5&from=timeline";
+
+std::string fake_ticket(const std::string& owner, const char* kind) {
+    const auto r = fake::request(g_fake, "GET", "/_fake/ticket?owner=" + owner + "&kind=" + kind);
+    return r.status == 200 ? fake::json_string(r.body, "ticket") : std::string();
+}
+
+long long app_counter(const std::string& owner, const std::string& counter) {
+    return fake::json_number(fake::request(g_fake, "GET", "/_fake/stats").body, counter, "\"" + owner + "\":{");
+}
+
+// The fake plays the browser's wx.config / wx.agentConfig with the object a server rendered.
+bool browser_accepts(const std::string& config_json, const std::string& url) {
+    const std::string body = config_json.substr(0, config_json.rfind('}')) + ",\"url\":" + json_str(url) + "}";
+    const auto r = fake::request(g_fake, "POST", "/_fake/jssdk_check", body);
+    return r.body.find("\"ok\":true") != std::string::npos;
+}
+
+std::string new_ticket_app(const std::string& name) { return new_unpaced_app(name); }
+
+void jssdk_signature_documented_vector() {
+    const std::string sig = wx_token::jssdk_signature(k_doc_ticket, "Wm3WZYTPz0wzccnW", "1414587457", "http://mp.weixin.qq.com");
+    CHECK_EQ(sig, std::string("f4d90daf4b3bca3078ab155816175ba34c443a7b"));
+    // The URL is cut at '#'; a different URL is a different signature.
+    CHECK_EQ(wx_token::jssdk_signature(k_doc_ticket, "Wm3WZYTPz0wzccnW", "1414587457", "http://mp.weixin.qq.com#/cart"), sig);
+    CHECK(wx_token::jssdk_signature(k_doc_ticket, "Wm3WZYTPz0wzccnW", "1414587457", "http://mp.weixin.qq.com/") != sig);
+    EXPECT_ERROR(invalid_argument, (void)wx_token::jssdk_signature(k_doc_ticket, std::string("n\0x", 3), "1", "u"));
+}
+
+void card_signature_sorts_values() {
+    std::vector<std::string> values = {"wx_card_ticket_T", "1414587457", "pFS7Fjg8kV1IdDz01r4SQwMkuCKc", "nonce-Z", "openid-a"};
+    // sha1 of the values sorted and concatenated (python3: hashlib.sha1("".join(sorted(values)).encode())).
+    const std::string expected = "8b0489f51d0a326259b35832385cdde93a182c6b";
+    CHECK_EQ(wx_token::card_signature(values), expected);
+    std::reverse(values.begin(), values.end());
+    CHECK_EQ(wx_token::card_signature(values), expected);
+    CHECK_EQ(wx_token::card_signature({"a", "B"}), std::string("2fd22ce656b849cb086889e5eacd1da49228eb0a"));  // sha1("Ba"): by bytes
+    EXPECT_ERROR(invalid_argument, (void)wx_token::card_signature({}));
+    EXPECT_ERROR(invalid_argument, (void)wx_token::card_signature(std::vector<std::string>(65, "x")));
+}
+
+void ticket_fetched_once_for_concurrent_callers() {
+    const auto app = new_ticket_app("tk_conc");
+    fake_post("/_fake/faults", "{\"kind\":\"slow\",\"delay_ms\":300,\"path\":\"/cgi-bin/ticket/getticket\"}");
+    int errors = 0;
+    const auto tickets = on_threads(8, [&] { return wx_token::ticket(app, wx_token::ticket_kind::jsapi); }, errors);
+    CHECK_EQ(errors, 0);
+    CHECK_EQ(std::set<std::string>(tickets.begin(), tickets.end()).size(), std::size_t(1));
+    CHECK_EQ(tickets[0], fake_ticket(app, "jsapi"));
+    CHECK_EQ(app_counter(app, "ticket_requests"), 1LL);
+    CHECK_EQ(issued(app), 1);
+    CHECK(wx_token::ticket(app, wx_token::ticket_kind::wx_card) != tickets[0]);
+    CHECK_EQ(wx_token::ticket(app, wx_token::ticket_kind::wx_card), fake_ticket(app, "wx_card"));
+    EXPECT_ERROR(invalid_argument, (void)wx_token::ticket(app, wx_token::ticket_kind::agent_config));  // WeCom only
+}
+
+void jssdk_config_passes_the_browser_check() {
+    const auto app = new_ticket_app("tk_cfg");
+    const std::string url = std::string(k_page) + "#/detail";
+    const auto cfg = wx_token::jssdk_config(app, url);
+    CHECK_EQ(cfg.app_id, app);
+    CHECK(cfg.corpid.empty());
+    CHECK_EQ(cfg.signature.size(), std::size_t(40));
+    CHECK_EQ(cfg.nonce_str.size(), std::size_t(16));
+    CHECK(browser_accepts(cfg.json, url));
+    CHECK(browser_accepts(cfg.json, k_page));
+    CHECK(!browser_accepts(cfg.json, std::string(k_page) + "&other=1"));  // the check can fail
+    const std::string rendered = cfg.to_json({"chooseImage", "</script>"});
+    CHECK(rendered.find("\"jsApiList\":[\"chooseImage\",\"\\u003c/script\\u003e\"]") != std::string::npos);
+    CHECK(browser_accepts(rendered, url));
+    CHECK_EQ(wx_token::jssdk_signature(wx_token::ticket(app), cfg.nonce_str, cfg.timestamp, url), cfg.signature);
+    CHECK(wx_token::jssdk_config(app, url).nonce_str != cfg.nonce_str);
+    CHECK_EQ(app_counter(app, "ticket_requests"), 1LL);
+    EXPECT_ERROR(invalid_argument, (void)wx_token::jssdk_config(app, ""));
+    EXPECT_ERROR(invalid_argument, (void)wx_token::jssdk_config(app, url, wx_token::ticket_kind::wx_card));
+}
+
+void invalidate_ticket_compares_before_replacing() {
+    const auto app = new_ticket_app("tk_inval");
+    const std::string t1 = wx_token::ticket(app);
+    wx_token::invalidate_ticket(app, wx_token::ticket_kind::jsapi, "some-older-ticket");
+    CHECK_EQ(app_counter(app, "ticket_requests"), 1LL);
+    // The cached ticket reported: asked for again at once. WeChat still calls it valid and hands
+    // it back, so it stays in service. (Not /_fake/expire_tickets here: it would expire the
+    // tickets wx-tokend keeps for the central app across this suite's two runs.)
+    wx_token::invalidate_ticket(app, wx_token::ticket_kind::jsapi, t1);
+    CHECK_EQ(app_counter(app, "ticket_requests"), 2LL);
+    CHECK_EQ(wx_token::ticket(app), t1);
+    CHECK_EQ(t1, fake_ticket(app, "jsapi"));
+    EXPECT_ERROR(invalid_argument, wx_token::invalidate_ticket(app, wx_token::ticket_kind::jsapi, std::string("t\0x", 3)));
+    CHECK_EQ(app_counter(app, "ticket_requests"), 2LL);
+}
+
+void wecom_one_id_per_secret_tickets_apart() {
+    const std::string corp = "wwcpp" + g_run;
+    fake_post("/_fake/wecom", "{\"corpid\":\"" + corp + "\",\"secret\":\"approval-secret\",\"agentid\":1000002}");
+    fake_post("/_fake/wecom", "{\"corpid\":\"" + corp + "\",\"secret\":\"contacts-secret\"}");
+    wx_token::options o;
+    o.api_base = g_fake;
+    o.platform = "wecom";
+    o.corpid = corp;
+    o.timeout_ms = 3000;
+    wx_token::register_app(corp + ".contacts", "contacts-secret", o);
+    o.agentid = 1000002;
+    wx_token::register_app(corp + ".approval", "approval-secret", o);
+    const std::string ta = wx_token::get(corp + ".approval"), tc = wx_token::get(corp + ".contacts");
+    CHECK(ta != tc);
+    CHECK_EQ(app_counter(corp, "wecom_token_requests"), 2LL);
+    const std::string corp_ticket = wx_token::ticket(corp + ".approval", wx_token::ticket_kind::jsapi);
+    const std::string agent_ticket = wx_token::ticket(corp + ".approval", wx_token::ticket_kind::agent_config);
+    CHECK(corp_ticket != agent_ticket);
+    CHECK_EQ(corp_ticket, fake_ticket(corp, "corp_jsapi"));
+    CHECK_EQ(agent_ticket, fake_ticket(corp + "/1000002", "agent_config"));
+    CHECK_EQ(wx_token::ticket(corp + ".approval"), corp_ticket);
+    EXPECT_ERROR(invalid_argument, (void)wx_token::jssdk_config(corp + ".contacts", k_page, wx_token::ticket_kind::agent_config));
+    const auto cfg = wx_token::jssdk_config(corp + ".approval", k_page);
+    CHECK_EQ(cfg.app_id, corp);
+    CHECK(browser_accepts(cfg.json, k_page));
+    const auto agent = wx_token::jssdk_config(corp + ".approval", k_page, wx_token::ticket_kind::agent_config);
+    CHECK_EQ(agent.corpid, corp);
+    CHECK_EQ(agent.agentid, std::string("1000002"));
+    CHECK(browser_accepts(agent.json, k_page));
+    std::string wrong = agent.json;
+    wrong.replace(wrong.find(agent.signature), agent.signature.size(),
+                  wx_token::jssdk_signature(corp_ticket, agent.nonce_str, agent.timestamp, k_page));
+    CHECK(!browser_accepts(wrong, k_page));  // signed with the corp ticket: refused
+}
+
+// Two processes sharing one Redis store fetch one ticket between them.
+void redis_ticket_shared_between_processes() {
+    const std::string appid = "wx_cpp_redis_tk_" + g_run;
+    const std::string secret = "redis-secret";
+    const auto o = register_redis_app(appid, secret);
+    const std::string mine = wx_token::ticket(appid);
+    CHECK_EQ(second_process(appid, secret, o, "--print-ticket"), mine + "\n");
+    CHECK_EQ(app_counter(appid, "ticket_requests"), 1LL);
+    CHECK_EQ(issued(appid), 1);
+}
+
+// Client mode: tickets and wx.config from a real wx-tokend, no secret in this process.
+void client_mode_tickets_against_wx_tokend() {
+    const std::string appid = required_env("WX_TOKEND_APPID");
+    auto o = central_options();
+    wx_token::register_app(appid, o);
+    CHECK_EQ(wx_token::ticket(appid), fake_ticket(appid, "jsapi"));
+    const auto cfg = wx_token::jssdk_config(appid, k_page);
+    CHECK_EQ(cfg.app_id, appid);
+    CHECK(browser_accepts(cfg.json, k_page));
+}
+
 // The child half of redis_store_shared_between_processes.
-int print_token() {
+int print_token(bool ticket) {
     try {
         const std::string appid = required_env("WX_CHILD_APPID");
         const std::string json = required_env("WX_CHILD_OPTIONS");
         if (::wx_token_register(appid.c_str(), required_env("WX_CHILD_SECRET").c_str(), json.c_str()) != WX_OK) return 3;
-        std::cout << wx_token::get(appid) << "\n";
+        std::cout << (ticket ? wx_token::ticket(appid) : wx_token::get(appid)) << "\n";
         wx_token::shutdown();
         return 0;
     } catch (const std::exception& e) {
@@ -821,7 +997,8 @@ struct test_case {
 
 int main(int argc, char** argv) {
     g_self = argv[0];
-    if (argc == 2 && std::string(argv[1]) == "--print-token") return print_token();
+    if (argc == 2 && std::string(argv[1]) == "--print-token") return print_token(false);
+    if (argc == 2 && std::string(argv[1]) == "--print-ticket") return print_token(true);
     const char* url = std::getenv("WX_FAKE_URL");
     if (!url || !*url) {
         std::cerr << "wrapper_test: set WX_FAKE_URL to a running wx-fake-wechat (bindings/cpp/test.sh does)\n";
@@ -861,6 +1038,14 @@ int main(int argc, char** argv) {
         {"throwing_event_handler_is_contained", throwing_event_handler_is_contained},
         {"redis_store_shared_between_processes", redis_store_shared_between_processes},
         {"client_mode_against_wx_tokend", client_mode_against_wx_tokend},
+        {"jssdk_signature_documented_vector", jssdk_signature_documented_vector},
+        {"card_signature_sorts_values", card_signature_sorts_values},
+        {"ticket_fetched_once_for_concurrent_callers", ticket_fetched_once_for_concurrent_callers},
+        {"jssdk_config_passes_the_browser_check", jssdk_config_passes_the_browser_check},
+        {"invalidate_ticket_compares_before_replacing", invalidate_ticket_compares_before_replacing},
+        {"wecom_one_id_per_secret_tickets_apart", wecom_one_id_per_secret_tickets_apart},
+        {"redis_ticket_shared_between_processes", redis_ticket_shared_between_processes},
+        {"client_mode_tickets_against_wx_tokend", client_mode_tickets_against_wx_tokend},
     };
     int passed = 0, failed = 0;
     for (const auto& t : tests) {

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import List
+from typing import List, Tuple
 
 import pytest
 
@@ -47,23 +47,22 @@ def store_url(request, tmp_path) -> str:
     return request.getfixturevalue("redis").url  # type: ignore[no-any-return]
 
 
-def test_python_and_rust_processes_share_one_store(fake, tmp_path, store_url) -> None:
+def run_fleet(tmp_path, appid: str, secret: str, options: dict, copies: int,
+              py_peer: str = PY_PEER, peer_args: Tuple[str, ...] = ()) -> List[str]:
+    """Starts `copies` Python workers (running `py_peer`) and as many store_peer processes (2
+    threads each, plus `peer_args`), lets them all ask at once, and returns every fingerprint
+    they printed."""
     if not os.path.isfile(STORE_PEER):
         pytest.fail("%s not built (cargo build -p wx_token --example store_peer)" % STORE_PEER)
-    appid = fresh_appid("pystore")
-    secret = secret_for(appid)
-    fake.add_app(appid, secret)
-    fake.config(delay_ms=300)  # the first fetch is in flight while every process asks
-    options = {"api_base": fake.base_url, "endpoint": "classic", "store": store_url}
     go = str(tmp_path / "go")
     procs: List["subprocess.Popen[str]"] = []
-    for _ in range(3):
+    for _ in range(copies):
         procs.append(subprocess.Popen(
-            [sys.executable, "-c", PY_PEER, PKG_ROOT, appid, secret, json.dumps(options), go],
+            [sys.executable, "-c", py_peer, PKG_ROOT, appid, secret, json.dumps(options), go],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         procs.append(subprocess.Popen(
             [STORE_PEER, "--appid", appid, "--secret", secret, "--options", json.dumps(options),
-             "--threads", "2", "--go-file", go],
+             "--threads", "2", "--go-file", go, *peer_args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     time.sleep(1.0)  # every process registered and waiting
     open(go, "w").close()
@@ -73,6 +72,16 @@ def test_python_and_rust_processes_share_one_store(fake, tmp_path, store_url) ->
         assert p.returncode == 0, err
         assert secret not in out + err
         seen.extend(out.split())
-    assert len(seen) == 3 + 3 * 2
+    assert len(seen) == copies * 3
+    return seen
+
+
+def test_python_and_rust_processes_share_one_store(fake, tmp_path, store_url) -> None:
+    appid = fresh_appid("pystore")
+    secret = secret_for(appid)
+    fake.add_app(appid, secret)
+    fake.config(delay_ms=300)  # the first fetch is in flight while every process asks
+    options = {"api_base": fake.base_url, "endpoint": "classic", "store": store_url}
+    seen = run_fleet(tmp_path, appid, secret, options, 3)
     assert set(seen) == {fingerprint(fake.current(appid))}, seen
     assert fake.token_fetches(appid) == 1, "Python and Rust processes together: one fetch"

@@ -6,6 +6,7 @@ Quick start::
     import wx_token
     wx_token.register("wx1234567890", "your-app-secret")
     token = wx_token.get("wx1234567890")          # or: await wx_token.get_async(...)
+    cfg = wx_token.jssdk_config("wx1234567890", page_url)   # a page's wx.config
 
 See the package README for the full API.
 """
@@ -25,6 +26,16 @@ from ._errors import (
 )
 from ._client import TokenInfo, force_refresh, get, invalidate, register, shutdown, token_info
 from ._async import force_refresh_async, get_async, invalidate_async
+from ._tickets import (
+    TicketKind,
+    card_signature,
+    invalidate_ticket,
+    jssdk_config,
+    jssdk_config_async,
+    jssdk_signature,
+    ticket,
+    ticket_async,
+)
 from ._events import LOGGER_NAME, Event, EventHandler, log_event, set_event_handler
 from ._options import Options, options_schema
 from ._stats import FailureCount, Stats, stats
@@ -64,6 +75,14 @@ __all__ = [
     "force_refresh_async",
     "shutdown",
     "TokenInfo",
+    "ticket",
+    "invalidate_ticket",
+    "jssdk_config",
+    "jssdk_signature",
+    "card_signature",
+    "ticket_async",
+    "jssdk_config_async",
+    "TicketKind",
     "Options",
     "options_schema",
     "Stats",

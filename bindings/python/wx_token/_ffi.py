@@ -36,6 +36,12 @@ ENV_LIB = "WX_TOKEN_LIB"
 
 #: The longest token WeChat may hand out; a buffer of TOKEN_MAX_LEN + 1 always fits.
 TOKEN_MAX_LEN = 512
+#: The longest JSON wx_jssdk_config returns; a buffer of JSSDK_CONFIG_MAX_LEN + 1 always fits.
+JSSDK_CONFIG_MAX_LEN = 512
+#: Hex digits of a signature (SHA-1); its buffer needs SIGNATURE_LEN + 1 bytes.
+SIGNATURE_LEN = 40
+#: The most values wx_card_signature takes.
+CARD_MAX_VALUES = 64
 
 # Status numbers, stable and never reused (include/wx_token.h).
 OK = 0
@@ -115,6 +121,28 @@ lib.wx_token_generation_counter.restype = c_int32
 lib.wx_token_stats_json.argtypes = [c_char_p, c_char_p, c_size_t, _size_p]
 lib.wx_token_stats_json.restype = c_int32
 
+# int32_t wx_ticket_get(const char *appid, const char *kind, char *buf, size_t buf_len, size_t *out_len);
+lib.wx_ticket_get.argtypes = [c_char_p, c_char_p, c_char_p, c_size_t, _size_p]
+lib.wx_ticket_get.restype = c_int32
+
+# int32_t wx_ticket_invalidate(const char *appid, const char *kind, const char *stale_ticket);
+lib.wx_ticket_invalidate.argtypes = [c_char_p, c_char_p, c_char_p]
+lib.wx_ticket_invalidate.restype = c_int32
+
+# int32_t wx_jssdk_config(const char *appid, const char *kind, const char *url,
+#                         char *buf, size_t buf_len, size_t *out_len);
+lib.wx_jssdk_config.argtypes = [c_char_p, c_char_p, c_char_p, c_char_p, c_size_t, _size_p]
+lib.wx_jssdk_config.restype = c_int32
+
+# int32_t wx_jssdk_signature(const char *ticket, const char *noncestr, const char *timestamp,
+#                            const char *url, char *out_hex, size_t out_len);
+lib.wx_jssdk_signature.argtypes = [c_char_p, c_char_p, c_char_p, c_char_p, c_char_p, c_size_t]
+lib.wx_jssdk_signature.restype = c_int32
+
+# int32_t wx_card_signature(const char *const *values, size_t count, char *out_hex, size_t out_len);
+lib.wx_card_signature.argtypes = [POINTER(c_char_p), c_size_t, c_char_p, c_size_t]
+lib.wx_card_signature.restype = c_int32
+
 
 class WxEvent(Structure):
     """struct wx_event: its strings are valid for the duration of the callback only."""
@@ -184,15 +212,15 @@ def last_error() -> Tuple[int, str, str]:
     return errcode, _read_text(lib.wx_last_error_message), _read_text(lib.wx_last_wechat_errmsg)
 
 
-def read_sized(fn: Any, key: bytes, first_size: int) -> Tuple[int, bytes]:
-    """Calls a `(key, buf, buf_len, out_len)` export, growing the buffer on BUFFER_TOO_SMALL:
-    (status, bytes written) — bytes only on OK."""
+def read_sized(fn: Any, key: bytes, first_size: int, *more: Optional[bytes]) -> Tuple[int, bytes]:
+    """Calls a `(key, *more, buf, buf_len, out_len)` export, growing the buffer on
+    BUFFER_TOO_SMALL: (status, bytes written) — bytes only on OK."""
     size = first_size
     st = BUFFER_TOO_SMALL
     for _ in range(4):
         buf = ctypes.create_string_buffer(size)
         n = c_size_t()
-        st = int(fn(key, buf, size, ctypes.byref(n)))
+        st = int(fn(key, *more, buf, size, ctypes.byref(n)))
         if st != BUFFER_TOO_SMALL:
             return st, (buf.raw[: n.value] if st == OK else b"")
         size = n.value + 1

@@ -105,7 +105,7 @@ namespace WxToken
         }
 
         // Must run before any other engine call on this thread.
-        static WxTokenException Failure(int status, string appId, string operation)
+        internal static WxTokenException Failure(int status, string appId, string operation)
         {
             int errcode = NativeMethods.wx_last_errcode();
             string message = LastText(false);

@@ -136,7 +136,7 @@ namespace WxToken.Tests
         }
 
         // ProcessStartInfo splits arguments by the Windows rules on every platform: double quotes, backslash escapes.
-        static string Quote(string s) { return "\"" + s.Replace("\"", "\\\"") + "\""; }
+        internal static string Quote(string s) { return "\"" + s.Replace("\"", "\\\"") + "\""; }
 
         // store_peer's fingerprint of a token: FNV-1a 64 of its bytes.
         internal static string Fingerprint(string token)
