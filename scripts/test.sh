@@ -36,6 +36,14 @@ step rust cargo test --workspace --locked
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 step sanitize bash scripts/sanitize.sh
 step demo bash scripts/demo.sh
+# Every package that ships, built by the one script a release would run (issue #15); the
+# binding suites then test those very files (their consumer tests install them).
+step package env WX_REPOSITORY_URL="${WX_REPOSITORY_URL:-https://example.invalid/wx-token.git}" \
+    bash scripts/package.sh --out "$root/target/dist"
+if [[ ${results[-1]} == ok* ]]; then
+    WX_PKG_FILE=$(ls "$root"/target/dist/WxToken.*.nupkg)
+    export WX_PKG_FILE WX_PY_DIST="$root/target/dist"
+fi
 step python bash bindings/python/test.sh
 step csharp bash bindings/csharp/test.sh
 step cpp bash bindings/cpp/test.sh
