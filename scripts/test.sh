@@ -33,6 +33,10 @@ step() {
 step format cargo fmt --all --check
 step build cargo build --workspace --all-targets --locked
 step rust cargo test --workspace --locked
+# Issue #14's benchmark, as a smoke run (100 apps, debug build, ~20 s): it still builds, runs
+# and asserts its refresh wave kept to the pool and the rate. The figures come from the full
+# run (docs/BENCHMARKS.md); nothing here is timed.
+step bench-smoke env WX_SCALE_APPS=100 cargo test --locked --bench scale
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 step sanitize bash scripts/sanitize.sh
 step demo bash scripts/demo.sh
