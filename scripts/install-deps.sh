@@ -5,7 +5,7 @@
 set -euo pipefail
 
 missing=()
-for pair in cc:gcc c++:g++ valgrind:valgrind pkg-config:pkg-config cmake:cmake redis-server:redis-server redis-sentinel:redis-sentinel python3:python3 objcopy:binutils faketime:faketime; do
+for pair in cc:gcc c++:g++ valgrind:valgrind pkg-config:pkg-config cmake:cmake redis-server:redis-server redis-sentinel:redis-sentinel python3:python3 objcopy:binutils faketime:faketime curl:curl; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if ((${#missing[@]})); then

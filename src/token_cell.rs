@@ -174,32 +174,17 @@ fn wipe(words: *mut u64, n: usize) {
     std::sync::atomic::compiler_fence(Ordering::SeqCst);
 }
 
-#[cfg(target_os = "linux")]
-const COARSE: libc::clockid_t = libc::CLOCK_MONOTONIC_COARSE;
-#[cfg(not(target_os = "linux"))]
-const COARSE: libc::clockid_t = libc::CLOCK_MONOTONIC;
-
-fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid timespec; both clocks exist on every supported system.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
-}
-
-/// The monotonic clock `Instant` uses, in nanoseconds.
+/// The monotonic clock `Instant` uses, in nanoseconds (the OS call is in `platform`, so a port
+/// supplies its own clock there).
+#[inline]
 fn precise_now_ns() -> u64 {
-    clock_ns(libc::CLOCK_MONOTONIC)
+    crate::platform::monotonic_ns()
 }
 
 /// The same clock as of the last tick: never ahead of `precise_now_ns`, at most a tick behind.
 #[inline]
 fn coarse_now_ns() -> u64 {
-    clock_ns(COARSE)
+    crate::platform::monotonic_coarse_ns()
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! What differs between operating systems, behind one small interface: fork handlers, raw file
-//! descriptors, the host name, a bounded string length. The rest of the engine calls only
-//! these functions, so a port adds a sibling of `unix.rs` (Windows: no fork, so `at_fork` does
+//! descriptors, the host name, a bounded string length, the monotonic clocks of the cached
+//! read path. The rest of the engine calls only these functions (the file store's own unix
+//! side is `store/fs_unix.rs`; `tests/platform.rs` fails on an OS API used anywhere else), so a port adds a sibling of `unix.rs` (Windows: no fork, so `at_fork` does
 //! nothing; HANDLEs for fds; GetComputerNameExW) and touches nothing else.
 //!
 //! Built and tested: Linux x86-64 only. Other unix targets should build but have not been;

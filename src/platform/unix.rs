@@ -46,3 +46,34 @@ pub unsafe fn strnlen(ptr: *const c_char, max: usize) -> usize {
     // SAFETY: as the caller guarantees; libc's strnlen reads no further than either bound.
     unsafe { libc::strnlen(ptr, max) }
 }
+
+#[cfg(target_os = "linux")]
+const COARSE: libc::clockid_t = libc::CLOCK_MONOTONIC_COARSE;
+#[cfg(not(target_os = "linux"))]
+const COARSE: libc::clockid_t = libc::CLOCK_MONOTONIC;
+
+#[inline]
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec; both clocks exist on every supported system.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// The monotonic clock `Instant` uses, in nanoseconds (the token cell's precise clock).
+#[inline]
+pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// The same clock as of the last scheduler tick (cheaper: no syscall, no TSC read on Linux):
+/// never ahead of `monotonic_ns`, at most a tick behind. The cached read path uses it.
+#[inline]
+pub fn monotonic_coarse_ns() -> u64 {
+    clock_ns(COARSE)
+}

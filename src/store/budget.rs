@@ -16,9 +16,7 @@ use crate::error::Error;
 const HOUR_MS: u64 = 3_600_000;
 
 fn default_dir() -> PathBuf {
-    // SAFETY: geteuid cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    std::env::temp_dir().join(format!("wx-token-{euid}"))
+    std::env::temp_dir().join(format!("wx-token-{}", sys::euid()))
 }
 
 /// Spends one of `per_hour` fallback fetches for `appid` on this host, if any is left.

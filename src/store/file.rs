@@ -177,10 +177,7 @@ pub fn load_file(path: &Path, appid: &str) -> Result<Loaded, Error> {
         Ok(None) => return Ok(Loaded::Absent),
         // A symlink or foreign file where the record belongs is a bad record: replaced (the
         // rename replaces the link itself, never its target).
-        Err(e)
-            if e.kind() == std::io::ErrorKind::InvalidData
-                || e.raw_os_error() == Some(libc::ELOOP) =>
-        {
+        Err(e) if sys::not_ours(&e) => {
             return Ok(Loaded::Bad {
                 generation: 0,
                 why: format!("{} is not a regular file of ours", path.display()),
@@ -212,7 +209,7 @@ impl Store for FileStore {
             return Ok(None);
         }
         // A fork child must not keep this lock alive through its copy of the descriptor.
-        crate::fork::track_fd(std::os::fd::AsRawFd::as_raw_fd(&file));
+        crate::fork::track_fd(crate::platform::raw_fd(&file));
         Ok(Some(Lease {
             owner: super::owner_id(),
             file: Some(file),
@@ -295,12 +292,7 @@ impl Store for FileStore {
                 }
             }
             // A planted symlink or foreign file: ignored, and replaced by the rename below.
-            Err(e)
-                if e.kind() == std::io::ErrorKind::InvalidData
-                    || e.raw_os_error() == Some(libc::ELOOP) =>
-            {
-                Vec::new()
-            }
+            Err(e) if sys::not_ours(&e) => Vec::new(),
             Err(e) => return Err(store_error(format!("cannot read {}: {e}", path.display()))),
         };
         let paced = super::pace_times(&mut times, now, spacing, daily);

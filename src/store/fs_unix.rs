@@ -16,9 +16,15 @@ use std::sync::OnceLock;
 /// A record is ~400 bytes; a larger file is not ours and is not read whole.
 const MAX_READ: u64 = 64 * 1024;
 
-fn euid() -> u32 {
+pub fn euid() -> u32 {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() }
+}
+
+/// Whether a read or open failed because the path is not a regular file of ours (a symlink
+/// with O_NOFOLLOW: ELOOP; a foreign or oversized file: InvalidData).
+pub fn not_ours(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::InvalidData || e.raw_os_error() == Some(libc::ELOOP)
 }
 
 /// Creates `dir` (0700) if missing, then refuses it unless it is a directory owned by the

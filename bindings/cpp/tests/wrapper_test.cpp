@@ -453,8 +453,16 @@ void options_cover_the_schema() {
     CHECK(schema && schema->kind == wx_token::detail::json::type::object);
     CHECK(schema->keys.size() >= 14);
     std::vector<std::string> members;
+    // Each key names its own member: a copy-paste slip (f("lease_ms", store_sync_ms)) would
+    // send one member under two keys and leave the other key unsettable, and the name checks
+    // below would not see it.
+    std::vector<const void*> addresses;
     wx_token::options{}.for_each_field([&](const char* name, const auto& member) {
         using T = std::decay_t<decltype(member)>;
+        if (std::find(addresses.begin(), addresses.end(), &member) != addresses.end()) {
+            throw failure(std::string("options key ") + name + " names a member another key already names");
+        }
+        addresses.push_back(&member);
         const auto* entry = schema->find(name);
         if (!entry) throw failure(std::string("options member ") + name + " is not in the library's schema");
         const auto* type = entry->find("type");

@@ -98,6 +98,11 @@ namespace WxToken.Tests
                     Assert.DoesNotThrow(() => WxAccessToken.Register(FakeWeChat.NewAppId("schema"), "s", o), kv.Key + "'s default through " + property);
             }
             Assert.IsEmpty(missing, "engine options without a WxTokenOptions property");
+            // And the other way: a property whose key the engine no longer accepts would make every Register that sets
+            // it fail at run time (the engine refuses unknown keys), so it fails here first.
+            var stale = typeof(WxTokenOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+                .Select(p => p.Name).Where(name => !schema.Keys.Any(k => Pascal(k) == name)).ToList();
+            Assert.IsEmpty(stale, "WxTokenOptions properties that are not engine options");
         }
 
         static string Pascal(string key)
