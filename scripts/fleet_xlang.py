@@ -25,6 +25,7 @@ compiled here with mcs).
 """
 import glob
 import json
+import select
 import os
 import shutil
 import signal
@@ -251,6 +252,8 @@ def main():
     for name, (mp, corp, agent) in apps.items():
         fake_args += ["--app", "%s:%s" % (mp, secret[name][0]), "--wecom", "%s:%s:%d" % (corp, secret[name][1], agent)]
     fake = start(fake_args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    if not select.select([fake.stdout], [], [], 15)[0]:
+        raise RuntimeError("the fake printed nothing in 15 s")
     line = fake.stdout.readline().strip()
     if not line.startswith("listening on http://127.0.0.1:"):
         raise RuntimeError("the fake did not start: %r" % line)
