@@ -51,6 +51,9 @@ fi
 step python bash bindings/python/test.sh
 step csharp bash bindings/csharp/test.sh
 step cpp bash bindings/cpp/test.sh
+# One mp app and one WeCom id shared by a C, a C++, a Python and a C# process (issues #12, #13):
+# one fetch each for the fleet, through Redis and through wx-tokend (~2 s).
+step fleet-xlang python3 scripts/fleet_xlang.py
 
 echo
 echo "=== summary"
