@@ -72,9 +72,9 @@ pub struct App {
     /// The generation of the last token reported as expired (`token_expired`), so each
     /// expiry is reported once.
     expiry_reported: AtomicU64,
-    /// SCALE: the refresher's mark of where this app sits in its timer queue.
+    /// The refresher's mark of where this app sits in its timer queue.
     pub(crate) queue_mark: refresher::QueueMark,
-    /// SCALE: an inline copy of `current` for `wx_token_get`'s cached path; changed with it.
+    /// An inline copy of `current` for `wx_token_get`'s cached path; changed with it.
     cell: TokenCell,
     /// The app's JS-SDK tickets (#13), each with this same machinery, fetched with its token;
     /// made on first use (an app that never asks for a ticket pays one pointer), never freed.
@@ -238,7 +238,7 @@ impl App {
         &self.appid
     }
 
-    /// SCALE: runs `f` on the cached token's bytes if it is usable now, without touching
+    /// Runs `f` on the cached token's bytes if it is usable now, without touching
     /// `current`.
     #[inline]
     pub fn with_cached_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
@@ -250,7 +250,7 @@ impl App {
         self.cell.is_registered()
     }
 
-    /// SCALE: whether this is `appid`'s app, compared in the cell when the appid is short.
+    /// Whether this is `appid`'s app, compared in the cell when the appid is short.
     #[inline]
     pub fn appid_is(&self, appid: &[u8]) -> bool {
         self.cell
@@ -258,7 +258,7 @@ impl App {
             .unwrap_or_else(|| self.appid.as_bytes() == appid)
     }
 
-    /// SCALE: unregisters the app. Its token is withdrawn (the generation counter moves, so
+    /// Unregisters the app. Its token is withdrawn (the generation counter moves, so
     /// binding-side caches drop it), its secret released (zeroized once a fetch in flight,
     /// which holds the old configuration, lands), and the configuration epoch bumped so that
     /// such a fetch lands as superseded: nothing is published, no error is remembered. The
@@ -266,7 +266,7 @@ impl App {
     /// alone: other processes of the fleet may still use the app.
     pub fn retire(&self) {
         let mut st = self.state.lock_ok();
-        // SCALE: false once unregistered: the registry then answers UNKNOWN_APP and the
+        // False once unregistered: the registry then answers UNKNOWN_APP and the
         // refresher drops the app. Changed only under `state`.
         self.cell.set_registered(false);
         self.reset_locked(&mut st);
@@ -576,7 +576,7 @@ impl App {
         let token = self.current.load_full()?;
         let config = self.config.load();
         let options = &config.options;
-        // SCALE: spread over the first half of the refresh-ahead window, so that tokens
+        // Spread over the first half of the refresh-ahead window, so that tokens
         // fetched together (a cold start, a fleet restart) do not come due together.
         let mut due = token.refresh_at(options.refresh_ahead)
             + refresher::spread(
@@ -602,7 +602,7 @@ impl App {
     }
 
     /// Claims the background refresh if it is due now; the refresher then hands the claim to
-    /// a worker thread that calls `run_claimed_refresh`. SCALE: reads the clock itself, after
+    /// a worker thread that calls `run_claimed_refresh`. Reads the clock itself, after
     /// computing the due instant, since a due instant may be "now" (a shared store never
     /// synced).
     /// Claims every refresh of this app that is due now (the token's, its tickets'); `true`

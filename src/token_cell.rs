@@ -1,4 +1,4 @@
-//! SCALE: the cached read path of `wx_token_get`, at the cost of the floor any cache pays.
+//! The cached read path of `wx_token_get`, at the cost of the floor any cache pays.
 //!
 //! Each app keeps, next to its `Arc<Token>`, an inline copy of the current token's bytes and
 //! the instant until which it may be handed out, behind a sequence lock: a reader loads the

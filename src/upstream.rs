@@ -105,7 +105,7 @@ fn new_agent((timeout, loopback, connect): AgentKey) -> ureq::Agent {
     )
 }
 
-/// SCALE: ureq's resolver starts a thread for every lookup when a timeout is set, even for an
+/// ureq's resolver starts a thread for every lookup when a timeout is set, even for an
 /// IP address; that thread was a tenth of a refresh's CPU and escaped the worker pool's bound.
 /// An IP literal (loopback fakes, a central server by address) needs no lookup; host names
 /// still go through ureq's resolver and its timeout.

@@ -166,7 +166,7 @@ pub unsafe extern "C" fn wx_token_get(
     out_len: *mut usize,
 ) -> i32 {
     ffi_boundary!({
-        // SCALE: the cached path looks the appid up by its bytes (only a registered, hence
+        // The cached path looks the appid up by its bytes (only a registered, hence
         // valid, appid matches) and validates UTF-8 only on the way to the slow path.
         let appid = unsafe { required_bytes(appid, "appid") }?;
         check_buffer(buf, buf_len)?;
