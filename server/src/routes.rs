@@ -269,29 +269,15 @@ async fn dispatch(
                 Ok(stale) => stale,
                 Err(resp) => return resp,
             };
-            if let Err(wait) =
-                state
-                    .limiter
-                    .take(&client.name, Budget::Invalidations, &client.limits)
-            {
-                note.error = Some("rate_limited");
-                return rate_limited(
-                    "too many invalidations with this client key; the current ticket stays in service",
-                    wait,
-                );
+            if let Err(resp) = charge_invalidation(state, client, note, "ticket") {
+                return resp;
             }
             let result = blocking(move || {
                 wx_token::ticket_invalidate(&appid, &kind, &stale)?;
                 wx_token::ticket(&appid, &kind)
             })
             .await;
-            match result {
-                Err(e) if e.status() == Status::RateLimited => {
-                    note.error = Some("rate_limited");
-                    with_retry_after(engine_error(&e), engine_retry_after(&e))
-                }
-                result => ticket_result(result, note),
-            }
+            invalidation_result(result, note, ticket_result)
         }
         Route::Jssdk(appid, kind) => {
             note.appid = Some(appid.clone());
@@ -399,30 +385,55 @@ async fn dispatch(
             // Only an invalidation that may fetch is charged: one reporting a token already
             // replaced (a fleet reporting the same rejection) costs WeChat nothing.
             if may_fetch(&appid, stale.as_deref())
-                && let Err(wait) =
-                    state
-                        .limiter
-                        .take(&client.name, Budget::Invalidations, &client.limits)
+                && let Err(resp) = charge_invalidation(state, client, note, "token")
             {
-                note.error = Some("rate_limited");
-                return rate_limited(
-                    "too many invalidations with this client key; the current token stays in service",
-                    wait,
-                );
+                return resp;
             }
             let result = blocking(move || {
                 wx_token::invalidate(&appid, stale.as_deref())?;
                 wx_token::get_info(&appid)
             })
             .await;
-            match result {
-                Err(e) if e.status() == Status::RateLimited => {
-                    note.error = Some("rate_limited");
-                    with_retry_after(engine_error(&e), engine_retry_after(&e))
-                }
-                result => token_result(result, note),
-            }
+            invalidation_result(result, note, token_result)
         }
+    }
+}
+
+/// Charges an invalidation to the client key's budget; beyond it, the 429 to answer (the
+/// current `what`, token or ticket, stays in service).
+fn charge_invalidation(
+    state: &State,
+    client: &Client,
+    note: &mut Note,
+    what: &str,
+) -> Result<(), Resp> {
+    state
+        .limiter
+        .take(&client.name, Budget::Invalidations, &client.limits)
+        .map_err(|wait| {
+            note.error = Some("rate_limited");
+            rate_limited(
+                &format!(
+                    "too many invalidations with this client key; the current {what} stays in service"
+                ),
+                wait,
+            )
+        })
+}
+
+/// An invalidation's answer: the engine's RATE_LIMITED (its pace refused the replacement)
+/// keeps the engine's Retry-After; anything else is answered by `answer`.
+fn invalidation_result(
+    result: Result<TokenInfo, Error>,
+    note: &mut Note,
+    answer: fn(Result<TokenInfo, Error>, &mut Note) -> Resp,
+) -> Resp {
+    match result {
+        Err(e) if e.status() == Status::RateLimited => {
+            note.error = Some("rate_limited");
+            with_retry_after(engine_error(&e), engine_retry_after(&e))
+        }
+        result => answer(result, note),
     }
 }
 
