@@ -7,7 +7,6 @@
 mod common;
 
 use std::ffi::c_char;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -337,42 +336,19 @@ fn wecom_agent_tickets_stop_at_a_hundred_an_hour() {
 }
 
 fn ticket_fleet(s: &Setup, options: &str, procs: usize) -> Vec<String> {
-    let go = tmpdir("tkgo").join("go");
-    let children: Vec<_> = (0..procs)
-        .map(|_| {
-            Command::new(peer_bin())
-                .args([
-                    "--appid",
-                    &s.appid,
-                    "--secret",
-                    &s.secret,
-                    "--options",
-                    options,
-                ])
-                .args(["--threads", "4", "--ticket", "jsapi", "--go-file"])
-                .arg(&go)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    std::fs::write(&go, b"go").unwrap();
-    let mut seen = Vec::new();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        seen.extend(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_owned),
-        );
-    }
+    let args = [
+        "--appid",
+        &s.appid,
+        "--secret",
+        &s.secret,
+        "--options",
+        options,
+        "--threads",
+        "4",
+        "--ticket",
+        "jsapi",
+    ];
+    let seen = peer_fleet(procs, &args, Duration::from_millis(300)).concat();
     assert_eq!(seen.len(), procs * 4);
     seen
 }
@@ -393,45 +369,23 @@ fn one_ticket_per_fleet(store: &str) {
     // A rejected ticket is replaced once for the whole fleet.
     s.fake.set_delay_ms(0);
     s.fake.expire_tickets();
-    let go = tmpdir("tkgo2").join("go");
-    let children: Vec<_> = (0..6)
-        .map(|_| {
-            Command::new(peer_bin())
-                .args(["--appid", &s.appid, "--secret", &s.secret, "--options"])
-                .arg(s.options(&format!(
-                    r#""store":"{store}","passive_refresh_interval_secs":0"#
-                )))
-                .args([
-                    "--threads",
-                    "2",
-                    "--ticket",
-                    "jsapi",
-                    "--report-rejected",
-                    "--go-file",
-                ])
-                .arg(&go)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(400));
-    std::fs::write(&go, b"go").unwrap();
-    let mut after = Vec::new();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        after.extend(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_owned),
-        );
-    }
+    let options = s.options(&format!(
+        r#""store":"{store}","passive_refresh_interval_secs":0"#
+    ));
+    let args = [
+        "--appid",
+        &s.appid,
+        "--secret",
+        &s.secret,
+        "--options",
+        &options,
+        "--threads",
+        "2",
+        "--ticket",
+        "jsapi",
+        "--report-rejected",
+    ];
+    let after = peer_fleet(6, &args, Duration::from_millis(400)).concat();
     let replacement = fingerprint(&s.fake.current_ticket(&s.appid, TicketKind::Jsapi).unwrap());
     assert!(after.iter().all(|f| *f == replacement), "{after:?}");
     assert_eq!(

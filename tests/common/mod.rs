@@ -280,6 +280,43 @@ pub fn peer_bin() -> std::path::PathBuf {
     bin
 }
 
+/// Starts `procs` examples/store_peer processes with `args` (and one shared `--go-file`),
+/// gives them `settle` to register and wait on it, lets them all go at once, and returns what
+/// each printed, line by line (one fingerprint a call). A peer that fails fails the test.
+pub fn peer_fleet(procs: usize, args: &[&str], settle: std::time::Duration) -> Vec<Vec<String>> {
+    use std::process::{Command, Stdio};
+    let go = tmpdir("go").join("go");
+    let children: Vec<_> = (0..procs)
+        .map(|_| {
+            Command::new(peer_bin())
+                .args(args)
+                .arg("--go-file")
+                .arg(&go)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("store_peer starts")
+        })
+        .collect();
+    std::thread::sleep(settle);
+    std::fs::write(&go, b"go").unwrap();
+    children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "peer failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
 /// Runs `child` in a forked process and returns its exit status (0 = all assertions held).
 pub fn in_child(child: impl FnOnce() -> bool) -> i32 {
     match unsafe { libc::fork() } {
