@@ -280,41 +280,92 @@ pub fn peer_bin() -> std::path::PathBuf {
     bin
 }
 
-/// Starts `procs` examples/store_peer processes with `args` (and one shared `--go-file`),
-/// gives them `settle` to register and wait on it, lets them all go at once, and returns what
-/// each printed, line by line (one fingerprint a call). A peer that fails fails the test.
+/// store_peer processes released together through a go file; killed on drop unless waited
+/// for.
+pub struct Peers {
+    children: Vec<std::process::Child>,
+}
+
+impl Peers {
+    /// One peer per `(appid, extra args)`, all with `secret`, `options` and `threads`.
+    pub fn start(secret: &str, options: &str, threads: usize, peers: &[(&str, &[&str])]) -> Peers {
+        let threads = threads.to_string();
+        let args: Vec<Vec<&str>> = peers
+            .iter()
+            .map(|(appid, extra)| {
+                let mut args = extra.to_vec();
+                args.extend([
+                    "--appid",
+                    appid,
+                    "--secret",
+                    secret,
+                    "--options",
+                    options,
+                    "--threads",
+                    &threads,
+                ]);
+                args
+            })
+            .collect();
+        // 300 ms: every peer registered and waiting.
+        Peers::go(&args, std::time::Duration::from_millis(300))
+    }
+
+    /// One peer per entry of `peers` (its arguments; one shared `--go-file` is added), given
+    /// `settle` to register and wait on the go file, then let go all at once.
+    pub fn go(peers: &[Vec<&str>], settle: std::time::Duration) -> Peers {
+        use std::process::{Command, Stdio};
+        let go = tmpdir("go").join("go");
+        let children = peers
+            .iter()
+            .map(|args| {
+                Command::new(peer_bin())
+                    .args(args)
+                    .arg("--go-file")
+                    .arg(&go)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("store_peer starts")
+            })
+            .collect();
+        std::thread::sleep(settle);
+        std::fs::write(&go, b"go").unwrap();
+        Peers { children }
+    }
+
+    /// Each peer's printed fingerprints, in order; a failed peer fails the test.
+    pub fn wait(mut self) -> Vec<Vec<String>> {
+        std::mem::take(&mut self.children)
+            .into_iter()
+            .map(|c| {
+                let out = c.wait_with_output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "peer failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Peers {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `procs` identical peers with `args` (see `Peers::go`): what each printed, line by line.
 pub fn peer_fleet(procs: usize, args: &[&str], settle: std::time::Duration) -> Vec<Vec<String>> {
-    use std::process::{Command, Stdio};
-    let go = tmpdir("go").join("go");
-    let children: Vec<_> = (0..procs)
-        .map(|_| {
-            Command::new(peer_bin())
-                .args(args)
-                .arg("--go-file")
-                .arg(&go)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("store_peer starts")
-        })
-        .collect();
-    std::thread::sleep(settle);
-    std::fs::write(&go, b"go").unwrap();
-    children
-        .into_iter()
-        .map(|c| {
-            let out = c.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "peer failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_owned)
-                .collect()
-        })
-        .collect()
+    Peers::go(&vec![args.to_vec(); procs], settle).wait()
 }
 
 /// Runs `child` in a forked process and returns its exit status (0 = all assertions held).
