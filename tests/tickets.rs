@@ -16,21 +16,10 @@ use wx_token::ffi::*;
 
 fn ticket(appid: &str, kind: &str) -> Result<String, Failure> {
     let (a, k) = (cstr(appid), cstr(kind));
-    let mut buf = vec![0u8; WX_TOKEN_MAX_LEN + 1];
-    let mut n = usize::MAX;
-    let rc = unsafe {
-        wx_ticket_get(
-            a.as_ptr(),
-            k.as_ptr(),
-            buf.as_mut_ptr().cast::<c_char>(),
-            buf.len(),
-            &mut n,
-        )
-    };
-    if rc != WX_OK {
-        return Err(last_failure(rc));
-    }
-    Ok(String::from_utf8(buf[..n].to_vec()).unwrap())
+    let ticket = buffer_out(WX_TOKEN_MAX_LEN + 1, |buf, len, n| unsafe {
+        wx_ticket_get(a.as_ptr(), k.as_ptr(), buf, len, n)
+    })?;
+    Ok(String::from_utf8(ticket).unwrap())
 }
 
 fn ticket_invalidate(appid: &str, kind: &str, stale: &str) -> Result<(), Failure> {
@@ -43,22 +32,10 @@ fn ticket_invalidate(appid: &str, kind: &str, stale: &str) -> Result<(), Failure
 
 fn jssdk_config(appid: &str, kind: &str, url: &str) -> Result<serde_json::Value, Failure> {
     let (a, k, u) = (cstr(appid), cstr(kind), cstr(url));
-    let mut buf = vec![0u8; WX_JSSDK_CONFIG_MAX_LEN + 1];
-    let mut n = 0usize;
-    let rc = unsafe {
-        wx_jssdk_config(
-            a.as_ptr(),
-            k.as_ptr(),
-            u.as_ptr(),
-            buf.as_mut_ptr().cast::<c_char>(),
-            buf.len(),
-            &mut n,
-        )
-    };
-    if rc != WX_OK {
-        return Err(last_failure(rc));
-    }
-    Ok(serde_json::from_slice(&buf[..n]).unwrap())
+    let json = buffer_out(WX_JSSDK_CONFIG_MAX_LEN + 1, |buf, len, n| unsafe {
+        wx_jssdk_config(a.as_ptr(), k.as_ptr(), u.as_ptr(), buf, len, n)
+    })?;
+    Ok(serde_json::from_slice(&json).unwrap())
 }
 
 /// A page's wx.config with what the server rendered: accepted by the fake's browser check?

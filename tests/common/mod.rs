@@ -76,24 +76,30 @@ pub fn register(appid: &str, secret: &str, options: Option<&str>) -> Result<(), 
     }
 }
 
-pub fn get(appid: &str) -> Result<String, Failure> {
-    let a = cstr(appid);
-    let mut buf = vec![0u8; WX_TOKEN_MAX_LEN + 1];
+/// Calls a `(buf, buf_len, out_len)` export with a buffer of `cap` bytes: the bytes it wrote
+/// (checked NUL-terminated), or the failure it reported.
+pub fn buffer_out(
+    cap: usize,
+    call: impl FnOnce(*mut c_char, usize, *mut usize) -> i32,
+) -> Result<Vec<u8>, Failure> {
+    let mut buf = vec![0u8; cap];
     let mut n = usize::MAX;
-    let rc = unsafe {
-        wx_token_get(
-            a.as_ptr(),
-            buf.as_mut_ptr().cast::<c_char>(),
-            buf.len(),
-            &mut n,
-        )
-    };
+    let rc = call(buf.as_mut_ptr().cast::<c_char>(), buf.len(), &mut n);
     if rc != WX_OK {
         return Err(last_failure(rc));
     }
-    assert_eq!(wx_last_errcode(), 0, "success clears the last errcode");
     assert_eq!(buf[n], 0, "NUL-terminated");
-    Ok(String::from_utf8(buf[..n].to_vec()).unwrap())
+    buf.truncate(n);
+    Ok(buf)
+}
+
+pub fn get(appid: &str) -> Result<String, Failure> {
+    let a = cstr(appid);
+    let token = buffer_out(WX_TOKEN_MAX_LEN + 1, |buf, len, n| unsafe {
+        wx_token_get(a.as_ptr(), buf, len, n)
+    })?;
+    assert_eq!(wx_last_errcode(), 0, "success clears the last errcode");
+    Ok(String::from_utf8(token).unwrap())
 }
 
 pub fn invalidate(appid: &str, stale: Option<&str>) -> Result<(), Failure> {
