@@ -316,27 +316,8 @@ async fn dispatch(
         Route::Metrics => metrics(state, live, &req),
         Route::Token(appid) => {
             note.appid = Some(appid.clone());
-            let client = match authorize(live, &req, &appid, note) {
-                Ok(c) => c,
-                Err(resp) => return resp,
-            };
-            if let Err(wait) = state
-                .limiter
-                .take(&client.name, Budget::Requests, &client.limits)
-            {
-                // Never 429 on a plain GET: a client must not take a throttle for WeChat's
-                // forced-refresh limit. 503 with Retry-After is "transient, come back".
-                note.error = Some("busy");
-                return with_retry_after(
-                    error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "busy",
-                        Status::Network as i32,
-                        0,
-                        "too many requests with this client key",
-                    ),
-                    wait,
-                );
+            if let Err(resp) = admit(state, live, &req, &appid, note) {
+                return resp;
             }
             // The cached path stays on this worker; only a call that would wait on a fetch
             // goes to the blocking pool.
@@ -437,7 +418,9 @@ fn invalidation_result(
     }
 }
 
-/// The client key and its request budget, as for tokens: the client, or the answer to give.
+/// The client key and its request budget, for a plain get of a token or ticket: the client,
+/// or the answer to give. Never 429 on a plain GET: a client must not take a throttle for
+/// WeChat's forced-refresh limit. 503 with Retry-After is "transient, come back".
 fn admit<'l>(
     state: &State,
     live: &'l Live,
