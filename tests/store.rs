@@ -18,16 +18,8 @@ fn peer_args<'a>(
     threads: &'a str,
     report_rejected: bool,
 ) -> Vec<&'a str> {
-    let mut args = vec![
-        "--appid",
-        &s.appid,
-        "--secret",
-        &s.secret,
-        "--options",
-        options,
-        "--threads",
-        threads,
-    ];
+    let mut args = s.peer_args(options);
+    args.extend(["--threads", threads]);
     if report_rejected {
         args.push("--report-rejected");
     }

@@ -172,14 +172,7 @@ fn unwritable_store(s: &Setup, dir: &Path) {
     let peers: Vec<_> = (0..3)
         .map(|_| {
             Command::new(peer_bin())
-                .args([
-                    "--appid",
-                    &s.appid,
-                    "--secret",
-                    &s.secret,
-                    "--options",
-                    &options,
-                ])
+                .args(s.peer_args(&options))
                 .args(["--serve-ms", "3000", "--check", &s.fake.base_url()])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -360,15 +353,8 @@ fn a_report_without_a_cached_token_is_judged_against_the_store() {
     let go = tmpdir("coldreport-go").join("go");
     std::fs::write(&go, b"go").unwrap();
     let out = Command::new(peer_bin())
-        .args([
-            "--appid",
-            &s.appid,
-            "--secret",
-            &s.secret,
-            "--options",
-            &options,
-            "--go-file",
-        ])
+        .args(s.peer_args(&options))
+        .arg("--go-file")
         .arg(&go)
         .output()
         .unwrap();

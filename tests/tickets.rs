@@ -313,18 +313,8 @@ fn wecom_agent_tickets_stop_at_a_hundred_an_hour() {
 }
 
 fn ticket_fleet(s: &Setup, options: &str, procs: usize) -> Vec<String> {
-    let args = [
-        "--appid",
-        &s.appid,
-        "--secret",
-        &s.secret,
-        "--options",
-        options,
-        "--threads",
-        "4",
-        "--ticket",
-        "jsapi",
-    ];
+    let mut args = s.peer_args(options);
+    args.extend(["--threads", "4", "--ticket", "jsapi"]);
     let seen = peer_fleet(procs, &args, Duration::from_millis(300)).concat();
     assert_eq!(seen.len(), procs * 4);
     seen
@@ -349,19 +339,8 @@ fn one_ticket_per_fleet(store: &str) {
     let options = s.options(&format!(
         r#""store":"{store}","passive_refresh_interval_secs":0"#
     ));
-    let args = [
-        "--appid",
-        &s.appid,
-        "--secret",
-        &s.secret,
-        "--options",
-        &options,
-        "--threads",
-        "2",
-        "--ticket",
-        "jsapi",
-        "--report-rejected",
-    ];
+    let mut args = s.peer_args(&options);
+    args.extend(["--threads", "2", "--ticket", "jsapi", "--report-rejected"]);
     let after = peer_fleet(6, &args, Duration::from_millis(400)).concat();
     let replacement = fingerprint(&s.fake.current_ticket(&s.appid, TicketKind::Jsapi).unwrap());
     assert!(after.iter().all(|f| *f == replacement), "{after:?}");

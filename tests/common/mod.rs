@@ -151,6 +151,19 @@ impl Setup {
         }
     }
 
+    /// store_peer's arguments naming this app (appid, secret) with `options`; a caller adds
+    /// the rest.
+    pub fn peer_args<'a>(&'a self, options: &'a str) -> Vec<&'a str> {
+        vec![
+            "--appid",
+            &self.appid,
+            "--secret",
+            &self.secret,
+            "--options",
+            options,
+        ]
+    }
+
     /// Options JSON for this fake: short backoffs for tests, overridden by `extra` (JSON
     /// members without the braces, or "").
     pub fn options(&self, extra: &str) -> String {
