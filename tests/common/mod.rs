@@ -477,6 +477,15 @@ pub fn register_many(s: &Setup, tag: &str, n: usize, extra: &str) -> Vec<String>
         .collect()
 }
 
+/// `register_many`, then one token fetched for each app (so each has its refresh scheduled).
+pub fn register_and_get_many(s: &Setup, tag: &str, n: usize, extra: &str) -> Vec<String> {
+    let ids = register_many(s, tag, n, extra);
+    for id in &ids {
+        get(id).unwrap();
+    }
+    ids
+}
+
 /// A plain HTTP POST of a JSON body over loopback (from a fork child, see `http_get`).
 pub fn http_post(base_url: &str, path: &str, body: &str) {
     use std::io::{Read, Write};
