@@ -486,6 +486,18 @@ pub fn register_and_get_many(s: &Setup, tag: &str, n: usize, extra: &str) -> Vec
     ids
 }
 
+/// A Redis store's record of `appid` after its one fetch, read through `cli` (redis-cli with
+/// the server's flags): generation 1, and the refresh lease released.
+pub fn assert_one_fetch_recorded(appid: &str, cli: impl Fn(&[&str]) -> Option<String>) {
+    let key = format!("wx_token:{{{appid}}}");
+    assert_eq!(cli(&["HGET", &key, "generation"]).unwrap().trim(), "1");
+    assert_eq!(
+        cli(&["EXISTS", &format!("{key}:lease")]).unwrap().trim(),
+        "0",
+        "lease released"
+    );
+}
+
 /// A plain HTTP POST of a JSON body over loopback (from a fork child, see `http_get`).
 pub fn http_post(base_url: &str, path: &str, body: &str) {
     use std::io::{Read, Write};
