@@ -295,16 +295,7 @@ async fn dispatch(
             };
             let result = blocking(move || wx_token::jssdk_config(&appid, &kind, &url)).await;
             match result {
-                Ok(json) => {
-                    let mut resp = Response::new(Full::new(Bytes::from(json)));
-                    let h = resp.headers_mut();
-                    h.insert(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/json"),
-                    );
-                    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                    resp
-                }
+                Ok(json) => json_body(StatusCode::OK, json),
                 Err(e) => {
                     note.error = Some(status_label(e.status()));
                     note.errcode = e.errcode();
@@ -802,7 +793,12 @@ pub fn error(code: StatusCode, error: &str, status: i32, errcode: i32, errmsg: &
 }
 
 fn json_response(code: StatusCode, v: &Value) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::from(v.to_string())));
+    json_body(code, v.to_string())
+}
+
+/// A JSON body already serialized (the engine's wx.config JSON, say), never cached.
+fn json_body(code: StatusCode, json: String) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::from(json)));
     *resp.status_mut() = code;
     let h = resp.headers_mut();
     h.insert(
