@@ -15,9 +15,10 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::error::Error;
 use crate::events::{self, Level, kind};
+use crate::flight::{Flights, Turn};
 use crate::fork;
 use crate::options::Options;
-use crate::pacing::{Failure, ForceLimiter, PassiveLimiter};
+use crate::pacing::{ForceLimiter, PassiveLimiter};
 use crate::refresher;
 use crate::secret::Secret;
 use crate::source::{self, Held, Mode, Need, Obtained, Outcome, StoreHealth};
@@ -28,9 +29,6 @@ use crate::sync::{LockExt, wait_until};
 use crate::token::Token;
 use crate::token_cell::TokenCell;
 use crate::upstream::{self, CentralCall, Fetched};
-
-/// How soon to look again when another process holds the refresh lease.
-const BUSY_RETRY: Duration = Duration::from_millis(200);
 
 /// What the engine needs to ask WeChat for an app's token.
 #[derive(Debug)]
@@ -83,33 +81,11 @@ pub struct App {
 
 #[derive(Default)]
 struct State {
-    /// The fork epoch of the fetch in progress. A flight inherited from the parent across
-    /// `fork()` has an older epoch: its thread does not exist here, so it is ignored.
-    flight: Option<u64>,
-    /// The flight was claimed by the refresher (`claim_refresh`), so `run_claimed_refresh`
-    /// flies it; a flight a caller started is never flown twice.
-    claimed: bool,
-    /// Flights completed so far; waiters compare it to learn that theirs has landed.
-    completed: u64,
-    /// The failure of the latest completed flight, shared with everyone who waited on it.
-    last_error: Option<Error>,
-    /// Backoff or cooldown after failures of fetches callers asked for; cleared by a success
-    /// or a new secret. Callers within it get its error without a new fetch.
-    failure: Option<Failure>,
-    /// The same for background refreshes and store syncs, which happen while the token is
-    /// still valid: they pace the refresher only, never a caller who needs a token now.
-    bg_failure: Option<Failure>,
+    flights: Flights,
     /// A token a caller reported as rejected by WeChat. stable_token's normal mode may hand
     /// the same one back; then, and only then, a forced refresh is worth WeChat's limits.
     /// Set only through `State::reject`, read only through `State::rejected_here`.
     rejected: Option<Rejected>,
-    /// With a shared store: when the store was last consulted, and a pause after finding its
-    /// lease held by another process.
-    synced_at: Option<Instant>,
-    not_before: Option<Instant>,
-    /// Bumped when the secret or upstream changes, so a flight that started under the old
-    /// configuration does not publish its result.
-    config_epoch: u64,
 }
 
 /// A rejected token, and the fork epoch of the process where it was reported.
@@ -119,10 +95,6 @@ struct Rejected {
 }
 
 impl State {
-    fn flight_live(&self) -> bool {
-        self.flight == Some(fork::epoch())
-    }
-
     /// Records `token` as reported rejected in this process.
     fn reject(&mut self, token: &str) {
         self.rejected = Some(Rejected {
@@ -170,15 +142,7 @@ struct LandOnUnwind<'a>(&'a App);
 
 impl Drop for LandOnUnwind<'_> {
     fn drop(&mut self) {
-        let mut st = self.0.state.lock_ok();
-        st.flight = None;
-        st.claimed = false;
-        st.completed += 1;
-        st.last_error = Some(Error::new(
-            Status::Panic,
-            "internal error while fetching the token",
-        ));
-        drop(st);
+        self.0.state.lock_ok().flights.land_panicked("token");
         self.0.done.notify_all();
     }
 }
@@ -283,12 +247,12 @@ impl App {
 
     /// Forgets the token and everything learnt under the old configuration; `state` held.
     fn reset_locked(&self, st: &mut State) {
-        st.config_epoch += 1;
-        st.failure = None;
-        st.bg_failure = None;
-        st.last_error = None;
+        st.flights.config_epoch += 1;
+        st.flights.failure = None;
+        st.flights.bg_failure = None;
+        st.flights.last_error = None;
         st.rejected = None;
-        st.not_before = None;
+        st.flights.not_before = None;
         self.withdraw();
     }
 
@@ -410,26 +374,11 @@ impl App {
             if !self.is_registered() {
                 return Err(self.unknown());
             }
-            if let Some(seq) = awaited
-                && st.completed != seq
-            {
-                // The flight we waited on failed: its error is ours too, without a new fetch.
-                if let Some(e) = &st.last_error {
-                    return Err(e.clone());
-                }
-                awaited = None;
-            }
-            if st.flight_live() {
-                awaited.get_or_insert(st.completed);
+            // The flight we waited on failed: its error is ours too, without a new fetch.
+            if let Turn::Wait = st.flights.turn(&mut awaited, now)? {
                 st = self.wait_on_flight(st)?;
                 continue;
             }
-            if let Some(f) = &st.failure
-                && now < f.retry_at
-            {
-                return Err(f.error.clone());
-            }
-            st.flight = Some(fork::epoch());
             match self.fly(st, Reason::Demand) {
                 Landing::Done(result) => return result,
                 Landing::Superseded => st = self.state.lock_ok(),
@@ -445,7 +394,7 @@ impl App {
     ) -> Result<MutexGuard<'a, State>, Error> {
         let limit = self.config.load().options.timeout * 2 + Duration::from_secs(1);
         let (st, timed_out) = wait_until(&self.done, st, Instant::now() + limit);
-        if timed_out && st.flight_live() {
+        if timed_out && st.flights.live() {
             return Err(Error::new(
                 Status::Network,
                 "timed out waiting for the token fetch in progress",
@@ -461,7 +410,7 @@ impl App {
         let mut st = self.state.lock_ok();
         // A fetch under way may already bring the replacement; judge the report against
         // what it lands.
-        while st.flight_live() {
+        while st.flights.live() {
             st = self.wait_on_flight(st)?;
         }
         if !self.is_registered() {
@@ -501,12 +450,10 @@ impl App {
                 Reason::Forced
             }
         };
-        if let Some(f) = &st.failure
-            && Instant::now() < f.retry_at
-        {
-            return Err(f.error.clone());
+        if let Some(e) = st.flights.cooling(Instant::now()) {
+            return Err(e);
         }
-        st.flight = Some(fork::epoch());
+        st.flights.start();
         match self.fly(st, reason) {
             Landing::Done(result) => result.map(drop),
             Landing::Superseded => Ok(()),
@@ -570,7 +517,7 @@ impl App {
     }
 
     fn due_locked(&self, st: &State) -> Option<Instant> {
-        if st.flight_live() || !self.is_registered() {
+        if st.flights.live() || !self.is_registered() {
             return None;
         }
         let token = self.current.load_full()?;
@@ -578,26 +525,13 @@ impl App {
         let options = &config.options;
         // Spread over the first half of the refresh-ahead window, so that tokens
         // fetched together (a cold start, a fleet restart) do not come due together.
-        let mut due = token.refresh_at(options.refresh_ahead)
+        let due = token.refresh_at(options.refresh_ahead)
             + refresher::spread(
                 &self.appid,
                 token.generation,
                 token.refresh_window(options.refresh_ahead),
             );
-        if matches!(options.store, StoreSpec::Shared(_)) {
-            // Pick up what other processes published (refreshes, invalidations) before this
-            // process's own refresh would come due.
-            due = due.min(
-                st.synced_at
-                    .map_or_else(Instant::now, |t| t + options.store_sync),
-            );
-        }
-        for f in [&st.failure, &st.bg_failure].into_iter().flatten() {
-            due = due.max(f.retry_at);
-        }
-        if let Some(t) = st.not_before {
-            due = due.max(t);
-        }
+        let due = st.flights.due(due, options);
         (due < token.expires_at()).then_some(due)
     }
 
@@ -612,8 +546,7 @@ impl App {
         let mut st = self.state.lock_ok();
         let token = match self.due_locked(&st) {
             Some(due) if due <= now => {
-                st.flight = Some(fork::epoch());
-                st.claimed = true;
+                st.flights.claim();
                 true
             }
             _ => false,
@@ -630,7 +563,7 @@ impl App {
 
     pub fn run_claimed_refresh(&self) {
         let mut st = self.state.lock_ok();
-        if st.flight_live() && std::mem::take(&mut st.claimed) {
+        if st.flights.take_claim() {
             let _ = self.fly(st, Reason::Background);
         } else {
             drop(st);
@@ -643,9 +576,9 @@ impl App {
     /// Obtains a token for the flight the caller marked, publishes the outcome and wakes
     /// waiters.
     fn fly(&self, st: MutexGuard<'_, State>, reason: Reason) -> Landing {
-        debug_assert!(st.flight_live());
+        debug_assert!(st.flights.live());
         let config = self.config.load_full();
-        let config_epoch = st.config_epoch;
+        let config_epoch = st.flights.config_epoch;
         let rejected: Option<Box<str>> = st.rejected_here().map(Box::from);
         let need = match (reason, rejected.as_deref()) {
             (Reason::Background, _) => Need::Refresh,
@@ -679,8 +612,8 @@ impl App {
 
         let now = Instant::now();
         let mut report = Report::Quiet;
-        let landing = if st.config_epoch != config_epoch {
-            st.last_error = None;
+        let landing = if st.flights.config_epoch != config_epoch {
+            st.flights.last_error = None;
             Landing::Superseded
         } else {
             let (result, shared) = match outcome {
@@ -695,11 +628,8 @@ impl App {
                     if got.from_store && new_token {
                         self.counters.token_from_store();
                     }
-                    st.failure = None;
-                    st.bg_failure = None;
+                    st.flights.succeeded(now);
                     st.rejected = None;
-                    st.not_before = None;
-                    st.synced_at = Some(now);
                     let (from_upstream, paced) = (!got.from_store, got.paced);
                     let token = self.install(got.fetched, got.requested_at);
                     if from_upstream {
@@ -730,16 +660,7 @@ impl App {
                     }
                 }
                 // Not a failure: whoever waited on this flight simply looks again.
-                Outcome::Busy => {
-                    st.not_before = Some(now + BUSY_RETRY);
-                    (
-                        Err(Error::new(
-                            Status::Store,
-                            "another process is refreshing the token",
-                        )),
-                        None,
-                    )
-                }
+                Outcome::Busy => (Err(st.flights.busy(now, "token")), None),
                 Outcome::Failed(e) => {
                     self.counters.failure(&e);
                     if reason != Reason::Background {
@@ -747,12 +668,9 @@ impl App {
                         // get must not chase a forced refresh for it (RATE_LIMITED).
                         st.rejected = None;
                     }
-                    let slot = if reason == Reason::Background {
-                        &mut st.bg_failure
-                    } else {
-                        &mut st.failure
-                    };
-                    let failure = Failure::after(slot.as_ref(), e.clone(), now, &config.options);
+                    let retry_in =
+                        st.flights
+                            .failed(reason == Reason::Background, &e, now, &config.options);
                     let serving = self.usable(now);
                     // A store sync failing while the token is not yet due for refresh is the
                     // store's outage, which store_unavailable/store_recovered tell once; telling
@@ -765,26 +683,24 @@ impl App {
                     if !quiet_sync {
                         report = Report::Failed {
                             error: e.clone(),
-                            retry_in: Some(failure.retry_at - now),
+                            retry_in: Some(retry_in),
                             serving,
                         };
                     }
-                    *slot = Some(failure);
                     (Err(e.clone()), Some(e))
                 }
             };
             // A background sync's failure (a store outage, say) is not a caller's: someone
             // who waited on it without a token starts a flight of their own, with its own
             // fallback, rather than inherit WX_STORE.
-            st.last_error = if reason == Reason::Background {
+            st.flights.last_error = if reason == Reason::Background {
                 None
             } else {
                 shared
             };
             Landing::Done(result)
         };
-        st.flight = None;
-        st.completed += 1;
+        st.flights.land();
         drop(st);
         std::mem::forget(unwinding);
         self.done.notify_all();
@@ -871,7 +787,7 @@ impl App {
         }
         let cause = {
             let st = self.state.lock_ok();
-            [&st.bg_failure, &st.failure]
+            [&st.flights.bg_failure, &st.flights.failure]
                 .into_iter()
                 .flatten()
                 .next()
@@ -1035,8 +951,8 @@ impl App {
             }
         }
         let st = self.state.lock_ok();
-        match &st.failure {
-            Some(fail) if !st.flight_live() && Instant::now() < fail.retry_at => {
+        match &st.flights.failure {
+            Some(fail) if !st.flights.live() && Instant::now() < fail.retry_at => {
                 Some(Err(fail.error.clone()))
             }
             _ => None,
@@ -1061,7 +977,7 @@ mod tests {
     #[test]
     fn a_panicking_fetch_lands_its_flight_with_a_panic_error() {
         let app = app();
-        app.state.lock_ok().flight = Some(fork::epoch());
+        app.state.lock_ok().flights.flight = Some(fork::epoch());
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _landing = LandOnUnwind(app);
             panic!("simulated bug in a fetch");
@@ -1069,12 +985,12 @@ mod tests {
         assert!(caught.is_err());
         let st = app.state.lock_ok();
         assert!(
-            !st.flight_live(),
+            !st.flights.live(),
             "waiters are not left waiting for a flight that died"
         );
-        assert_eq!(st.completed, 1);
+        assert_eq!(st.flights.completed, 1);
         assert_eq!(
-            st.last_error.as_ref().map(Error::status),
+            st.flights.last_error.as_ref().map(Error::status),
             Some(Status::Panic)
         );
     }
@@ -1082,7 +998,7 @@ mod tests {
     #[test]
     fn a_flight_from_before_a_fork_is_not_live() {
         let app = app();
-        app.state.lock_ok().flight = Some(fork::epoch() - 1);
-        assert!(!app.state.lock_ok().flight_live());
+        app.state.lock_ok().flights.flight = Some(fork::epoch() - 1);
+        assert!(!app.state.lock_ok().flights.live());
     }
 }

@@ -12,6 +12,7 @@ mod app;
 mod error;
 pub mod events;
 pub mod ffi;
+mod flight;
 mod fork;
 pub mod jssdk;
 mod options;

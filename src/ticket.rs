@@ -19,13 +19,13 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use crate::app::{App, AppConfig};
 use crate::error::{Error, TOKEN_REJECTED_ERRCODES};
 use crate::events::{self, Level, kind};
+use crate::flight::{Flights, Turn};
 use crate::fork;
 use crate::options::{Options, Platform};
 use crate::pacing::{Failure, HourlyBudget, PassiveLimiter};
 use crate::source::{self, Held, Need, Obtained, Outcome, StoreHealth};
 use crate::stats::Counters;
 use crate::status::Status;
-use crate::store::StoreSpec;
 use crate::sync::{LockExt, wait_until};
 use crate::token::Token;
 use crate::upstream::{self, CentralCall};
@@ -34,9 +34,6 @@ use crate::upstream::{self, CentralCall};
 /// agent tickets 100 an hour per app. Enforced locally so that a loop never reaches them.
 pub const WECOM_CORP_TICKETS_PER_HOUR: u32 = 400;
 pub const WECOM_AGENT_TICKETS_PER_HOUR: u32 = 100;
-
-/// How soon to look again when another process holds the ticket's refresh lease.
-const BUSY_RETRY: Duration = Duration::from_millis(200);
 
 /// The kinds of ticket, by platform: mp "jsapi" and "wx_card" (getticket), WeCom "jsapi" (the
 /// corp ticket) and "agent_config" (the agent ticket).
@@ -110,26 +107,11 @@ struct Seen {
 
 #[derive(Default)]
 struct State {
-    flight: Option<u64>,
-    completed: u64,
-    last_error: Option<Error>,
-    failure: Option<Failure>,
-    bg_failure: Option<Failure>,
+    flights: Flights,
     /// A ticket a caller reported (its page's wx.config failed with "invalid signature").
     rejected: Option<Box<str>>,
-    synced_at: Option<Instant>,
-    not_before: Option<Instant>,
-    config_epoch: u64,
     /// A refresh ahead got the current value back: the next refresh is at its expiry.
     renewed: bool,
-    /// The flight was claimed by the refresher: `run_claimed_refresh` flies it.
-    claimed: bool,
-}
-
-impl State {
-    fn flight_live(&self) -> bool {
-        self.flight == Some(fork::epoch())
-    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -162,15 +144,7 @@ struct LandOnUnwind<'a>(&'a TicketCell);
 
 impl Drop for LandOnUnwind<'_> {
     fn drop(&mut self) {
-        let mut st = self.0.state.lock_ok();
-        st.flight = None;
-        st.claimed = false;
-        st.completed += 1;
-        st.last_error = Some(Error::new(
-            Status::Panic,
-            "internal error while fetching the ticket",
-        ));
-        drop(st);
+        self.0.state.lock_ok().flights.land_panicked("ticket");
         self.0.done.notify_all();
     }
 }
@@ -197,10 +171,10 @@ impl Tickets {
     pub fn reset(&self) {
         for c in &self.0 {
             let mut st = c.state.lock_ok();
-            st.config_epoch += 1;
-            st.failure = None;
-            st.bg_failure = None;
-            st.last_error = None;
+            st.flights.config_epoch += 1;
+            st.flights.failure = None;
+            st.flights.bg_failure = None;
+            st.flights.last_error = None;
             st.rejected = None;
             st.renewed = false;
             c.withdraw();
@@ -271,25 +245,10 @@ impl TicketCell {
             if let Some(t) = self.usable(now) {
                 return Ok(t);
             }
-            if let Some(seq) = awaited
-                && st.completed != seq
-            {
-                if let Some(e) = &st.last_error {
-                    return Err(e.clone());
-                }
-                awaited = None;
-            }
-            if st.flight_live() {
-                awaited.get_or_insert(st.completed);
+            if let Turn::Wait = st.flights.turn(&mut awaited, now)? {
                 st = self.wait_on_flight(app, st)?;
                 continue;
             }
-            if let Some(f) = &st.failure
-                && now < f.retry_at
-            {
-                return Err(f.error.clone());
-            }
-            st.flight = Some(fork::epoch());
             match self.fly(app, st, Reason::Demand) {
                 Some(result) => return result,
                 None => st = self.state.lock_ok(),
@@ -305,7 +264,7 @@ impl TicketCell {
         // A ticket fetch may first wait for the token's own fetch (and retry once).
         let limit = app.config().options.timeout * 4 + Duration::from_secs(1);
         let (st, timed_out) = wait_until(&self.done, st, Instant::now() + limit);
-        if timed_out && st.flight_live() {
+        if timed_out && st.flights.live() {
             return Err(Error::new(
                 Status::Network,
                 "timed out waiting for the ticket fetch in progress",
@@ -319,7 +278,7 @@ impl TicketCell {
     /// cache has moved on, nothing happens. Paced like the token's passive refresh.
     pub fn invalidate(&self, app: &App, stale: &str) -> Result<(), Error> {
         let mut st = self.state.lock_ok();
-        while st.flight_live() {
+        while st.flights.live() {
             st = self.wait_on_flight(app, st)?;
         }
         match self.current.load_full() {
@@ -350,12 +309,10 @@ impl TicketCell {
         st.rejected = Some(stale.into());
         st.renewed = false;
         self.withdraw();
-        if let Some(f) = &st.failure
-            && Instant::now() < f.retry_at
-        {
-            return Err(f.error.clone());
+        if let Some(e) = st.flights.cooling(Instant::now()) {
+            return Err(e);
         }
-        st.flight = Some(fork::epoch());
+        st.flights.start();
         match self.fly(app, st, Reason::Invalidated) {
             Some(result) => result.map(drop),
             None => Ok(()),
@@ -371,29 +328,20 @@ impl TicketCell {
     }
 
     fn due_locked(&self, app: &App, st: &State) -> Option<Instant> {
-        if st.flight_live() {
+        if st.flights.live() {
             return None;
         }
         let t = self.current.load_full()?;
         let config = app.config();
         let options = &config.options;
-        let mut due = if st.renewed {
-            t.expires_at()
-        } else {
-            t.refresh_at(options.refresh_ahead)
-        };
-        if matches!(options.store, StoreSpec::Shared(_)) {
-            due = due.min(
-                st.synced_at
-                    .map_or_else(Instant::now, |s| s + options.store_sync),
-            );
-        }
-        for f in [&st.failure, &st.bg_failure].into_iter().flatten() {
-            due = due.max(f.retry_at);
-        }
-        if let Some(nb) = st.not_before {
-            due = due.max(nb);
-        }
+        let due = st.flights.due(
+            if st.renewed {
+                t.expires_at()
+            } else {
+                t.refresh_at(options.refresh_ahead)
+            },
+            options,
+        );
         // At its expiry too: the replacement is fetched before a caller has to wait for it.
         (due <= t.expires_at()).then_some(due)
     }
@@ -402,8 +350,7 @@ impl TicketCell {
         let mut st = self.state.lock_ok();
         match self.due_locked(app, &st) {
             Some(due) if due <= now => {
-                st.flight = Some(fork::epoch());
-                st.claimed = true;
+                st.flights.claim();
                 true
             }
             _ => false,
@@ -412,7 +359,7 @@ impl TicketCell {
 
     pub fn run_claimed_refresh(&self, app: &App) {
         let mut st = self.state.lock_ok();
-        if st.flight_live() && std::mem::take(&mut st.claimed) {
+        if st.flights.take_claim() {
             let _ = self.fly(app, st, Reason::Background);
         }
     }
@@ -426,7 +373,7 @@ impl TicketCell {
         reason: Reason,
     ) -> Option<Result<Arc<Token>, Error>> {
         let config = app.config();
-        let config_epoch = st.config_epoch;
+        let config_epoch = st.flights.config_epoch;
         let rejected = st.rejected.clone();
         let need = match (reason, rejected.as_deref()) {
             (Reason::Background, _) => Need::Refresh,
@@ -456,8 +403,8 @@ impl TicketCell {
         let now = Instant::now();
         let mut fetched_event = None;
         let mut failed_event = None;
-        let landing = if st.config_epoch != config_epoch {
-            st.last_error = None;
+        let landing = if st.flights.config_epoch != config_epoch {
+            st.flights.last_error = None;
             None
         } else {
             let (result, shared) = match outcome {
@@ -467,11 +414,8 @@ impl TicketCell {
                         .load()
                         .as_deref()
                         .is_some_and(|c| c.value() == got.fetched.access_token);
-                    st.failure = None;
-                    st.bg_failure = None;
+                    st.flights.succeeded(now);
                     st.rejected = None;
-                    st.not_before = None;
-                    st.synced_at = Some(now);
                     // The value in service came back from a refresh ahead (from WeChat or
                     // the fleet's record): nothing newer exists before it expires.
                     if reason == Reason::Background && same {
@@ -501,45 +445,35 @@ impl TicketCell {
                             Status::Network,
                             "WeChat handed back a ticket that has expired by the count from its first sighting; asking again after a backoff",
                         );
-                        let failure =
-                            Failure::after(st.failure.as_ref(), e.clone(), now, &config.options);
+                        let failure = Failure::after(
+                            st.flights.failure.as_ref(),
+                            e.clone(),
+                            now,
+                            &config.options,
+                        );
                         failed_event = Some((e.clone(), failure.retry_at - now));
-                        st.failure = Some(failure.clone());
-                        st.bg_failure = Some(failure);
+                        st.flights.failure = Some(failure.clone());
+                        st.flights.bg_failure = Some(failure);
                         (Err(e.clone()), Some(e))
                     }
                 }
-                Outcome::Busy => {
-                    st.not_before = Some(now + BUSY_RETRY);
-                    (
-                        Err(Error::new(
-                            Status::Store,
-                            "another process is refreshing the ticket",
-                        )),
-                        None,
-                    )
-                }
+                Outcome::Busy => (Err(st.flights.busy(now, "ticket")), None),
                 Outcome::Failed(e) => {
                     self.counters.failure(&e);
                     if reason != Reason::Background {
                         st.rejected = None;
                     }
-                    let slot = if reason == Reason::Background {
-                        &mut st.bg_failure
-                    } else {
-                        &mut st.failure
-                    };
-                    let failure = Failure::after(slot.as_ref(), e.clone(), now, &config.options);
-                    failed_event = Some((e.clone(), failure.retry_at - now));
-                    *slot = Some(failure);
+                    let retry_in =
+                        st.flights
+                            .failed(reason == Reason::Background, &e, now, &config.options);
+                    failed_event = Some((e.clone(), retry_in));
                     (Err(e.clone()), Some(e))
                 }
             };
-            st.last_error = shared;
+            st.flights.last_error = shared;
             Some(result)
         };
-        st.flight = None;
-        st.completed += 1;
+        st.flights.land();
         drop(st);
         std::mem::forget(unwinding);
         self.done.notify_all();

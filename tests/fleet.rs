@@ -56,14 +56,7 @@ impl Seen {
 
 fn serve(s: &Setup, options: &str, ms: u64, env: &[(&str, &str)]) -> Child {
     Command::new(peer_bin())
-        .args([
-            "--appid",
-            &s.appid,
-            "--secret",
-            &s.secret,
-            "--options",
-            options,
-        ])
+        .args(s.peer_args(options))
         .args(["--serve-ms", &ms.to_string(), "--check", &s.fake.base_url()])
         .envs(env.iter().copied())
         .stdout(Stdio::piped())

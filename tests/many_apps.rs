@@ -95,10 +95,7 @@ fn unregister_stops_the_background_refresh() {
         },
     );
     let extra = r#""endpoint":"classic","refresh_ahead_secs":2"#;
-    let ids = register_many(&s, "unregbg", 2, extra);
-    for id in &ids {
-        get(id).unwrap();
-    }
+    let ids = register_and_get_many(&s, "unregbg", 2, extra);
     unregister(&ids[0]).unwrap();
     let fetches = |id: &str| s.fake.app_stats(id).token_requests;
     assert!(
@@ -120,10 +117,7 @@ fn refresh_wave_stays_within_the_worker_pool() {
         },
     );
     let extra = r#""endpoint":"classic","refresh_ahead_secs":3,"refresh_workers":3,"refresh_rate_per_sec":1000,"timeout_ms":5000"#;
-    let ids = register_many(&s, "pool", 40, extra);
-    for id in &ids {
-        get(id).unwrap();
-    }
+    let ids = register_and_get_many(&s, "pool", 40, extra);
     // Every refresh now takes 250 ms: a thread per due refresh would mean ~40 at once.
     s.fake.set_delay_ms(250);
     let mut peak = 0;
@@ -149,10 +143,7 @@ fn background_refreshes_keep_to_the_upstream_rate_and_callers_do_not_queue_behin
         },
     );
     let extra = r#""endpoint":"classic","refresh_ahead_secs":3,"refresh_rate_per_sec":5"#;
-    let ids = register_many(&s, "rate", 30, extra);
-    for id in &ids {
-        get(id).unwrap();
-    }
+    register_and_get_many(&s, "rate", 30, extra);
     s.fake.reset_stats();
     // The tokens come due within 0.75 s of each other: unlimited, 30 requests in that time.
     assert!(

@@ -24,10 +24,7 @@ fn fork_child_inherits_a_growing_table_and_a_busy_refresher() {
         },
     );
     let extra = r#""endpoint":"classic","refresh_ahead_secs":2"#;
-    let ids = register_many(&s, "forkscale", 50, extra);
-    for id in &ids {
-        get(id).unwrap();
-    }
+    let ids = register_and_get_many(&s, "forkscale", 50, extra);
     let base = s.fake.base_url();
     // Registrations (growing the table), unregistrations and gets go on while we fork.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -11,6 +11,21 @@ use common::*;
 use wx_fake::{FakeConfig, Fault, FaultKind};
 use wx_token::ffi::*;
 
+/// store_peer's arguments for this setup (all but `--go-file`).
+fn peer_args<'a>(
+    s: &'a Setup,
+    options: &'a str,
+    threads: &'a str,
+    report_rejected: bool,
+) -> Vec<&'a str> {
+    let mut args = s.peer_args(options);
+    args.extend(["--threads", threads]);
+    if report_rejected {
+        args.push("--report-rejected");
+    }
+    args
+}
+
 fn spawn_peer(
     s: &Setup,
     options: &str,
@@ -18,37 +33,14 @@ fn spawn_peer(
     go: &PathBuf,
     report_rejected: bool,
 ) -> Child {
-    spawn_peer_with(s, options, threads, go, report_rejected, &[])
-}
-
-fn spawn_peer_with(
-    s: &Setup,
-    options: &str,
-    threads: usize,
-    go: &PathBuf,
-    report_rejected: bool,
-    extra: &[&str],
-) -> Child {
-    let mut cmd = Command::new(peer_bin());
-    cmd.args(extra);
-    cmd.args([
-        "--appid",
-        &s.appid,
-        "--secret",
-        &s.secret,
-        "--options",
-        options,
-        "--threads",
-        &threads.to_string(),
-        "--go-file",
-    ])
-    .arg(go)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    if report_rejected {
-        cmd.arg("--report-rejected");
-    }
-    cmd.spawn().expect("store_peer starts")
+    Command::new(peer_bin())
+        .args(peer_args(s, options, &threads.to_string(), report_rejected))
+        .arg("--go-file")
+        .arg(go)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("store_peer starts")
 }
 
 /// Starts `procs` peers, lets them go at once, and returns every fingerprint they printed.
@@ -59,26 +51,10 @@ fn fleet(
     threads: usize,
     report_rejected: bool,
 ) -> Vec<String> {
-    let go = tmpdir("go").join("go");
-    let children: Vec<Child> = (0..procs)
-        .map(|_| spawn_peer(s, options, threads, &go, report_rejected))
-        .collect();
-    std::thread::sleep(Duration::from_millis(300)); // every peer registered and waiting
-    std::fs::write(&go, b"go").unwrap();
-    let mut seen = Vec::new();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "peer failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        seen.extend(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_owned),
-        );
-    }
+    let threads_arg = threads.to_string();
+    let args = peer_args(s, options, &threads_arg, report_rejected);
+    // 300 ms: every peer registered and waiting.
+    let seen = peer_fleet(procs, &args, Duration::from_millis(300)).concat();
     assert_eq!(seen.len(), procs * threads);
     seen
 }
@@ -370,28 +346,12 @@ fn redis_store_refresh_ahead_is_one_fetch_for_the_fleet() {
         r#""store":"{}","endpoint":"classic","refresh_ahead_secs":3"#,
         redis.url()
     ));
-    let go = tmpdir("ahead").join("go");
-    let peers: Vec<Child> = (0..5)
-        .map(|_| spawn_peer_with(&s, &options, 1, &go, false, &["--hold-ms", "4500"]))
+    let mut args = vec!["--hold-ms", "4500"];
+    args.extend(peer_args(&s, &options, "1", false));
+    let last: Vec<String> = peer_fleet(5, &args, Duration::from_millis(300))
+        .into_iter()
+        .map(|lines| lines.last().unwrap().clone())
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    std::fs::write(&go, b"go").unwrap();
-    let mut last = Vec::new();
-    for p in peers {
-        let out = p.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        last.push(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .last()
-                .unwrap()
-                .to_owned(),
-        );
-    }
     // Five processes, each with its own refresher, crossed the refresh-ahead point once.
     assert_eq!(
         s.fetches(),

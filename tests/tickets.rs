@@ -7,7 +7,6 @@
 mod common;
 
 use std::ffi::c_char;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,21 +16,10 @@ use wx_token::ffi::*;
 
 fn ticket(appid: &str, kind: &str) -> Result<String, Failure> {
     let (a, k) = (cstr(appid), cstr(kind));
-    let mut buf = vec![0u8; WX_TOKEN_MAX_LEN + 1];
-    let mut n = usize::MAX;
-    let rc = unsafe {
-        wx_ticket_get(
-            a.as_ptr(),
-            k.as_ptr(),
-            buf.as_mut_ptr().cast::<c_char>(),
-            buf.len(),
-            &mut n,
-        )
-    };
-    if rc != WX_OK {
-        return Err(last_failure(rc));
-    }
-    Ok(String::from_utf8(buf[..n].to_vec()).unwrap())
+    let ticket = buffer_out(WX_TOKEN_MAX_LEN + 1, |buf, len, n| unsafe {
+        wx_ticket_get(a.as_ptr(), k.as_ptr(), buf, len, n)
+    })?;
+    Ok(String::from_utf8(ticket).unwrap())
 }
 
 fn ticket_invalidate(appid: &str, kind: &str, stale: &str) -> Result<(), Failure> {
@@ -44,22 +32,10 @@ fn ticket_invalidate(appid: &str, kind: &str, stale: &str) -> Result<(), Failure
 
 fn jssdk_config(appid: &str, kind: &str, url: &str) -> Result<serde_json::Value, Failure> {
     let (a, k, u) = (cstr(appid), cstr(kind), cstr(url));
-    let mut buf = vec![0u8; WX_JSSDK_CONFIG_MAX_LEN + 1];
-    let mut n = 0usize;
-    let rc = unsafe {
-        wx_jssdk_config(
-            a.as_ptr(),
-            k.as_ptr(),
-            u.as_ptr(),
-            buf.as_mut_ptr().cast::<c_char>(),
-            buf.len(),
-            &mut n,
-        )
-    };
-    if rc != WX_OK {
-        return Err(last_failure(rc));
-    }
-    Ok(serde_json::from_slice(&buf[..n]).unwrap())
+    let json = buffer_out(WX_JSSDK_CONFIG_MAX_LEN + 1, |buf, len, n| unsafe {
+        wx_jssdk_config(a.as_ptr(), k.as_ptr(), u.as_ptr(), buf, len, n)
+    })?;
+    Ok(serde_json::from_slice(&json).unwrap())
 }
 
 /// A page's wx.config with what the server rendered: accepted by the fake's browser check?
@@ -337,42 +313,9 @@ fn wecom_agent_tickets_stop_at_a_hundred_an_hour() {
 }
 
 fn ticket_fleet(s: &Setup, options: &str, procs: usize) -> Vec<String> {
-    let go = tmpdir("tkgo").join("go");
-    let children: Vec<_> = (0..procs)
-        .map(|_| {
-            Command::new(peer_bin())
-                .args([
-                    "--appid",
-                    &s.appid,
-                    "--secret",
-                    &s.secret,
-                    "--options",
-                    options,
-                ])
-                .args(["--threads", "4", "--ticket", "jsapi", "--go-file"])
-                .arg(&go)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    std::fs::write(&go, b"go").unwrap();
-    let mut seen = Vec::new();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        seen.extend(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_owned),
-        );
-    }
+    let mut args = s.peer_args(options);
+    args.extend(["--threads", "4", "--ticket", "jsapi"]);
+    let seen = peer_fleet(procs, &args, Duration::from_millis(300)).concat();
     assert_eq!(seen.len(), procs * 4);
     seen
 }
@@ -393,45 +336,12 @@ fn one_ticket_per_fleet(store: &str) {
     // A rejected ticket is replaced once for the whole fleet.
     s.fake.set_delay_ms(0);
     s.fake.expire_tickets();
-    let go = tmpdir("tkgo2").join("go");
-    let children: Vec<_> = (0..6)
-        .map(|_| {
-            Command::new(peer_bin())
-                .args(["--appid", &s.appid, "--secret", &s.secret, "--options"])
-                .arg(s.options(&format!(
-                    r#""store":"{store}","passive_refresh_interval_secs":0"#
-                )))
-                .args([
-                    "--threads",
-                    "2",
-                    "--ticket",
-                    "jsapi",
-                    "--report-rejected",
-                    "--go-file",
-                ])
-                .arg(&go)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(400));
-    std::fs::write(&go, b"go").unwrap();
-    let mut after = Vec::new();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        after.extend(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_owned),
-        );
-    }
+    let options = s.options(&format!(
+        r#""store":"{store}","passive_refresh_interval_secs":0"#
+    ));
+    let mut args = s.peer_args(&options);
+    args.extend(["--threads", "2", "--ticket", "jsapi", "--report-rejected"]);
+    let after = peer_fleet(6, &args, Duration::from_millis(400)).concat();
     let replacement = fingerprint(&s.fake.current_ticket(&s.appid, TicketKind::Jsapi).unwrap());
     assert!(after.iter().all(|f| *f == replacement), "{after:?}");
     assert_eq!(

@@ -94,7 +94,6 @@ fn a_bad_secret_is_terminal_and_frequency_limits_back_off() {
 /// A fleet of processes shares one WeCom token per secret through a file store: one gettoken.
 #[test]
 fn a_fleet_shares_one_wecom_token_per_secret_through_a_file_store() {
-    use std::process::{Command, Stdio};
     let corp = format!("wwfleet{}", std::process::id());
     let fake =
         FakeWechat::start(FakeConfig::default().with_wecom(&corp, "fleet-secret", None)).unwrap();
@@ -106,42 +105,17 @@ fn a_fleet_shares_one_wecom_token_per_secret_through_a_file_store() {
         &corp,
         &format!(r#""store":"file:{}""#, dir.display()),
     );
-    let go = tmpdir("wecomgo").join("go");
-    let children: Vec<_> = (0..6)
-        .map(|_| {
-            Command::new(peer_bin())
-                .args([
-                    "--appid",
-                    &id,
-                    "--secret",
-                    "fleet-secret",
-                    "--options",
-                    &options,
-                ])
-                .args(["--threads", "3", "--go-file"])
-                .arg(&go)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    std::fs::write(&go, b"go").unwrap();
-    let mut seen = Vec::new();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        seen.extend(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_owned),
-        );
-    }
+    let args = [
+        "--appid",
+        &id,
+        "--secret",
+        "fleet-secret",
+        "--options",
+        &options,
+        "--threads",
+        "3",
+    ];
+    let seen = peer_fleet(6, &args, std::time::Duration::from_millis(300)).concat();
     assert_eq!(seen.len(), 18);
     assert!(seen.iter().all(|f| *f == seen[0]), "{seen:?}");
     assert_eq!(

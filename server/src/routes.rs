@@ -269,29 +269,15 @@ async fn dispatch(
                 Ok(stale) => stale,
                 Err(resp) => return resp,
             };
-            if let Err(wait) =
-                state
-                    .limiter
-                    .take(&client.name, Budget::Invalidations, &client.limits)
-            {
-                note.error = Some("rate_limited");
-                return rate_limited(
-                    "too many invalidations with this client key; the current ticket stays in service",
-                    wait,
-                );
+            if let Err(resp) = charge_invalidation(state, client, note, "ticket") {
+                return resp;
             }
             let result = blocking(move || {
                 wx_token::ticket_invalidate(&appid, &kind, &stale)?;
                 wx_token::ticket(&appid, &kind)
             })
             .await;
-            match result {
-                Err(e) if e.status() == Status::RateLimited => {
-                    note.error = Some("rate_limited");
-                    with_retry_after(engine_error(&e), engine_retry_after(&e))
-                }
-                result => ticket_result(result, note),
-            }
+            invalidation_result(result, note, ticket_result)
         }
         Route::Jssdk(appid, kind) => {
             note.appid = Some(appid.clone());
@@ -309,16 +295,7 @@ async fn dispatch(
             };
             let result = blocking(move || wx_token::jssdk_config(&appid, &kind, &url)).await;
             match result {
-                Ok(json) => {
-                    let mut resp = Response::new(Full::new(Bytes::from(json)));
-                    let h = resp.headers_mut();
-                    h.insert(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/json"),
-                    );
-                    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                    resp
-                }
+                Ok(json) => json_body(StatusCode::OK, json),
                 Err(e) => {
                     note.error = Some(status_label(e.status()));
                     note.errcode = e.errcode();
@@ -330,27 +307,8 @@ async fn dispatch(
         Route::Metrics => metrics(state, live, &req),
         Route::Token(appid) => {
             note.appid = Some(appid.clone());
-            let client = match authorize(live, &req, &appid, note) {
-                Ok(c) => c,
-                Err(resp) => return resp,
-            };
-            if let Err(wait) = state
-                .limiter
-                .take(&client.name, Budget::Requests, &client.limits)
-            {
-                // Never 429 on a plain GET: a client must not take a throttle for WeChat's
-                // forced-refresh limit. 503 with Retry-After is "transient, come back".
-                note.error = Some("busy");
-                return with_retry_after(
-                    error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "busy",
-                        Status::Network as i32,
-                        0,
-                        "too many requests with this client key",
-                    ),
-                    wait,
-                );
+            if let Err(resp) = admit(state, live, &req, &appid, note) {
+                return resp;
             }
             // The cached path stays on this worker; only a call that would wait on a fetch
             // goes to the blocking pool.
@@ -399,34 +357,61 @@ async fn dispatch(
             // Only an invalidation that may fetch is charged: one reporting a token already
             // replaced (a fleet reporting the same rejection) costs WeChat nothing.
             if may_fetch(&appid, stale.as_deref())
-                && let Err(wait) =
-                    state
-                        .limiter
-                        .take(&client.name, Budget::Invalidations, &client.limits)
+                && let Err(resp) = charge_invalidation(state, client, note, "token")
             {
-                note.error = Some("rate_limited");
-                return rate_limited(
-                    "too many invalidations with this client key; the current token stays in service",
-                    wait,
-                );
+                return resp;
             }
             let result = blocking(move || {
                 wx_token::invalidate(&appid, stale.as_deref())?;
                 wx_token::get_info(&appid)
             })
             .await;
-            match result {
-                Err(e) if e.status() == Status::RateLimited => {
-                    note.error = Some("rate_limited");
-                    with_retry_after(engine_error(&e), engine_retry_after(&e))
-                }
-                result => token_result(result, note),
-            }
+            invalidation_result(result, note, token_result)
         }
     }
 }
 
-/// The client key and its request budget, as for tokens: the client, or the answer to give.
+/// Charges an invalidation to the client key's budget; beyond it, the 429 to answer (the
+/// current `what`, token or ticket, stays in service).
+fn charge_invalidation(
+    state: &State,
+    client: &Client,
+    note: &mut Note,
+    what: &str,
+) -> Result<(), Resp> {
+    state
+        .limiter
+        .take(&client.name, Budget::Invalidations, &client.limits)
+        .map_err(|wait| {
+            note.error = Some("rate_limited");
+            rate_limited(
+                &format!(
+                    "too many invalidations with this client key; the current {what} stays in service"
+                ),
+                wait,
+            )
+        })
+}
+
+/// An invalidation's answer: the engine's RATE_LIMITED (its pace refused the replacement)
+/// keeps the engine's Retry-After; anything else is answered by `answer`.
+fn invalidation_result(
+    result: Result<TokenInfo, Error>,
+    note: &mut Note,
+    answer: fn(Result<TokenInfo, Error>, &mut Note) -> Resp,
+) -> Resp {
+    match result {
+        Err(e) if e.status() == Status::RateLimited => {
+            note.error = Some("rate_limited");
+            with_retry_after(engine_error(&e), engine_retry_after(&e))
+        }
+        result => answer(result, note),
+    }
+}
+
+/// The client key and its request budget, for a plain get of a token or ticket: the client,
+/// or the answer to give. Never 429 on a plain GET: a client must not take a throttle for
+/// WeChat's forced-refresh limit. 503 with Retry-After is "transient, come back".
 fn admit<'l>(
     state: &State,
     live: &'l Live,
@@ -808,7 +793,12 @@ pub fn error(code: StatusCode, error: &str, status: i32, errcode: i32, errmsg: &
 }
 
 fn json_response(code: StatusCode, v: &Value) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::from(v.to_string())));
+    json_body(code, v.to_string())
+}
+
+/// A JSON body already serialized (the engine's wx.config JSON, say), never cached.
+fn json_body(code: StatusCode, json: String) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::from(json)));
     *resp.status_mut() = code;
     let h = resp.headers_mut();
     h.insert(

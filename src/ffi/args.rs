@@ -97,6 +97,23 @@ pub unsafe fn copy_out(
     Ok(())
 }
 
+/// The `(buf, buf_len, out_len)` output of a value computed on demand: the buffer is checked
+/// before `value` runs, so a bad one fails without any work (or I/O), and nothing is written
+/// unless `value` succeeds.
+///
+/// # Safety
+/// As for `copy_out`.
+pub unsafe fn output<T: AsRef<[u8]>>(
+    buf: *mut c_char,
+    buf_len: usize,
+    out_len: *mut usize,
+    value: impl FnOnce() -> Result<T, Error>,
+) -> Result<(), Error> {
+    check_buffer(buf, buf_len)?;
+    let value = value()?;
+    unsafe { copy_out(value.as_ref(), buf, buf_len, out_len) }
+}
+
 /// Writes an optional out-parameter.
 ///
 /// # Safety

@@ -15,7 +15,9 @@ pub use tickets::*;
 
 use std::ffi::{CStr, c_char, c_void};
 
-use self::args::{check_buffer, copy_out, optional, required, required_bytes, utf8, write_opt};
+use self::args::{
+    check_buffer, copy_out, optional, output, required, required_bytes, utf8, write_opt,
+};
 use self::boundary::ffi_boundary;
 use crate::api;
 use crate::error::Error;
@@ -286,9 +288,11 @@ pub unsafe extern "C" fn wx_token_stats_json(
 ) -> i32 {
     ffi_boundary!({
         let appid = unsafe { required(appid, "appid") }?;
-        check_buffer(buf, buf_len)?;
-        let json = api::stats(appid)?.to_json().to_string();
-        unsafe { copy_out(json.as_bytes(), buf, buf_len, out_len) }
+        unsafe {
+            output(buf, buf_len, out_len, || {
+                api::stats(appid).map(|s| s.to_json().to_string())
+            })
+        }
     })
 }
 

@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-use super::args::{check_buffer, copy_out, required};
+use super::args::{check_buffer, copy_out, output, required};
 use super::boundary::ffi_boundary;
 use crate::api;
 use crate::error::Error;
@@ -191,8 +191,10 @@ pub unsafe extern "C" fn wx_jssdk_config(
         let appid = unsafe { required(appid, "appid") }?;
         let kind = unsafe { required(kind, "kind") }?;
         let url = unsafe { required(url, "url") }?;
-        check_buffer(buf, buf_len)?;
-        let json = api::jssdk_config(appid, kind, url)?;
-        unsafe { copy_out(json.as_bytes(), buf, buf_len, out_len) }
+        unsafe {
+            output(buf, buf_len, out_len, || {
+                api::jssdk_config(appid, kind, url)
+            })
+        }
     })
 }

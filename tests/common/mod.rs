@@ -76,24 +76,30 @@ pub fn register(appid: &str, secret: &str, options: Option<&str>) -> Result<(), 
     }
 }
 
-pub fn get(appid: &str) -> Result<String, Failure> {
-    let a = cstr(appid);
-    let mut buf = vec![0u8; WX_TOKEN_MAX_LEN + 1];
+/// Calls a `(buf, buf_len, out_len)` export with a buffer of `cap` bytes: the bytes it wrote
+/// (checked NUL-terminated), or the failure it reported.
+pub fn buffer_out(
+    cap: usize,
+    call: impl FnOnce(*mut c_char, usize, *mut usize) -> i32,
+) -> Result<Vec<u8>, Failure> {
+    let mut buf = vec![0u8; cap];
     let mut n = usize::MAX;
-    let rc = unsafe {
-        wx_token_get(
-            a.as_ptr(),
-            buf.as_mut_ptr().cast::<c_char>(),
-            buf.len(),
-            &mut n,
-        )
-    };
+    let rc = call(buf.as_mut_ptr().cast::<c_char>(), buf.len(), &mut n);
     if rc != WX_OK {
         return Err(last_failure(rc));
     }
-    assert_eq!(wx_last_errcode(), 0, "success clears the last errcode");
     assert_eq!(buf[n], 0, "NUL-terminated");
-    Ok(String::from_utf8(buf[..n].to_vec()).unwrap())
+    buf.truncate(n);
+    Ok(buf)
+}
+
+pub fn get(appid: &str) -> Result<String, Failure> {
+    let a = cstr(appid);
+    let token = buffer_out(WX_TOKEN_MAX_LEN + 1, |buf, len, n| unsafe {
+        wx_token_get(a.as_ptr(), buf, len, n)
+    })?;
+    assert_eq!(wx_last_errcode(), 0, "success clears the last errcode");
+    Ok(String::from_utf8(token).unwrap())
 }
 
 pub fn invalidate(appid: &str, stale: Option<&str>) -> Result<(), Failure> {
@@ -143,6 +149,19 @@ impl Setup {
             appid,
             secret: secret.to_owned(),
         }
+    }
+
+    /// store_peer's arguments naming this app (appid, secret) with `options`; a caller adds
+    /// the rest.
+    pub fn peer_args<'a>(&'a self, options: &'a str) -> Vec<&'a str> {
+        vec![
+            "--appid",
+            &self.appid,
+            "--secret",
+            &self.secret,
+            "--options",
+            options,
+        ]
     }
 
     /// Options JSON for this fake: short backoffs for tests, overridden by `extra` (JSON
@@ -280,6 +299,94 @@ pub fn peer_bin() -> std::path::PathBuf {
     bin
 }
 
+/// store_peer processes released together through a go file; killed on drop unless waited
+/// for.
+pub struct Peers {
+    children: Vec<std::process::Child>,
+}
+
+impl Peers {
+    /// One peer per `(appid, extra args)`, all with `secret`, `options` and `threads`.
+    pub fn start(secret: &str, options: &str, threads: usize, peers: &[(&str, &[&str])]) -> Peers {
+        let threads = threads.to_string();
+        let args: Vec<Vec<&str>> = peers
+            .iter()
+            .map(|(appid, extra)| {
+                let mut args = extra.to_vec();
+                args.extend([
+                    "--appid",
+                    appid,
+                    "--secret",
+                    secret,
+                    "--options",
+                    options,
+                    "--threads",
+                    &threads,
+                ]);
+                args
+            })
+            .collect();
+        // 300 ms: every peer registered and waiting.
+        Peers::go(&args, std::time::Duration::from_millis(300))
+    }
+
+    /// One peer per entry of `peers` (its arguments; one shared `--go-file` is added), given
+    /// `settle` to register and wait on the go file, then let go all at once.
+    pub fn go(peers: &[Vec<&str>], settle: std::time::Duration) -> Peers {
+        use std::process::{Command, Stdio};
+        let go = tmpdir("go").join("go");
+        let children = peers
+            .iter()
+            .map(|args| {
+                Command::new(peer_bin())
+                    .args(args)
+                    .arg("--go-file")
+                    .arg(&go)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("store_peer starts")
+            })
+            .collect();
+        std::thread::sleep(settle);
+        std::fs::write(&go, b"go").unwrap();
+        Peers { children }
+    }
+
+    /// Each peer's printed fingerprints, in order; a failed peer fails the test.
+    pub fn wait(mut self) -> Vec<Vec<String>> {
+        std::mem::take(&mut self.children)
+            .into_iter()
+            .map(|c| {
+                let out = c.wait_with_output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "peer failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Peers {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `procs` identical peers with `args` (see `Peers::go`): what each printed, line by line.
+pub fn peer_fleet(procs: usize, args: &[&str], settle: std::time::Duration) -> Vec<Vec<String>> {
+    Peers::go(&vec![args.to_vec(); procs], settle).wait()
+}
+
 /// Runs `child` in a forked process and returns its exit status (0 = all assertions held).
 pub fn in_child(child: impl FnOnce() -> bool) -> i32 {
     match unsafe { libc::fork() } {
@@ -368,6 +475,27 @@ pub fn register_many(s: &Setup, tag: &str, n: usize, extra: &str) -> Vec<String>
             id
         })
         .collect()
+}
+
+/// `register_many`, then one token fetched for each app (so each has its refresh scheduled).
+pub fn register_and_get_many(s: &Setup, tag: &str, n: usize, extra: &str) -> Vec<String> {
+    let ids = register_many(s, tag, n, extra);
+    for id in &ids {
+        get(id).unwrap();
+    }
+    ids
+}
+
+/// A Redis store's record of `appid` after its one fetch, read through `cli` (redis-cli with
+/// the server's flags): generation 1, and the refresh lease released.
+pub fn assert_one_fetch_recorded(appid: &str, cli: impl Fn(&[&str]) -> Option<String>) {
+    let key = format!("wx_token:{{{appid}}}");
+    assert_eq!(cli(&["HGET", &key, "generation"]).unwrap().trim(), "1");
+    assert_eq!(
+        cli(&["EXISTS", &format!("{key}:lease")]).unwrap().trim(),
+        "0",
+        "lease released"
+    );
 }
 
 /// A plain HTTP POST of a JSON body over loopback (from a fork child, see `http_get`).

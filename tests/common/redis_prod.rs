@@ -4,9 +4,8 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
 
-use super::{eventually, peer_bin, unique_appid};
+use super::{eventually, unique_appid};
 
 pub fn installed(bin: &str) -> bool {
     Command::new(bin).arg("--version").output().is_ok()
@@ -413,62 +412,5 @@ impl TlsFiles {
         let flags = self.cli_flags();
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         cli_with(port, &flags, args)
-    }
-}
-
-/// store_peer processes, one per `(appid, extra args)`, released together through a go file;
-/// killed on drop unless waited for.
-pub struct Peers {
-    children: Vec<Child>,
-}
-
-impl Peers {
-    pub fn start(secret: &str, options: &str, threads: usize, peers: &[(&str, &[&str])]) -> Peers {
-        let go = scratch_dir("go").join("go");
-        let children = peers
-            .iter()
-            .map(|(appid, extra)| {
-                Command::new(peer_bin())
-                    .args(*extra)
-                    .args(["--appid", appid, "--secret", secret, "--options", options])
-                    .args(["--threads", &threads.to_string(), "--go-file"])
-                    .arg(&go)
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .expect("store_peer starts")
-            })
-            .collect();
-        std::thread::sleep(Duration::from_millis(300)); // every peer registered and waiting
-        std::fs::write(&go, b"go").unwrap();
-        Peers { children }
-    }
-
-    /// Each peer's printed fingerprints, in order; a failed peer fails the test.
-    pub fn wait(mut self) -> Vec<Vec<String>> {
-        std::mem::take(&mut self.children)
-            .into_iter()
-            .map(|c| {
-                let out = c.wait_with_output().unwrap();
-                assert!(
-                    out.status.success(),
-                    "peer failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .collect()
-    }
-}
-
-impl Drop for Peers {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
