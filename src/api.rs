@@ -152,7 +152,7 @@ pub fn with_token<R>(appid: &str, f: impl FnOnce(&crate::token::Token) -> R) -> 
 #[inline]
 pub(crate) fn with_cached_bytes<R>(appid: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
     refresher::ensure_running();
-    registry::find_bytes(appid)?.with_cached_bytes(f)
+    registry::find_cell(appid)?.with_copy(f)
 }
 
 pub fn get(appid: &str) -> Result<String, Error> {

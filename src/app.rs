@@ -72,8 +72,9 @@ pub struct App {
     expiry_reported: AtomicU64,
     /// The refresher's mark of where this app sits in its timer queue.
     pub(crate) queue_mark: refresher::QueueMark,
-    /// An inline copy of `current` for `wx_token_get`'s cached path; changed with it.
-    cell: TokenCell,
+    /// A copy of `current` for `wx_token_get`'s cached path, changed with it; packed with the
+    /// other apps' cells (`hot_memory`), and what the app table points at.
+    cell: &'static TokenCell,
     /// The app's JS-SDK tickets (#13), each with this same machinery, fetched with its token;
     /// made on first use (an app that never asks for a ticket pays one pointer), never freed.
     tickets: std::sync::atomic::AtomicPtr<crate::ticket::Tickets>,
@@ -180,7 +181,7 @@ impl App {
     /// refresher hold them as `&'static`, and bindings hold their generation counter's
     /// address), which is also what lets `fly` hand `self` to the refresher.
     pub fn new(appid: &str, config: AppConfig) -> &'static App {
-        Box::leak(Box::new(App {
+        let app = Box::leak(Box::new(App {
             appid: appid.into(),
             config: ArcSwap::from_pointee(config),
             current: ArcSwapOption::empty(),
@@ -193,33 +194,25 @@ impl App {
             counters: Counters::default(),
             expiry_reported: AtomicU64::new(0),
             queue_mark: refresher::QueueMark::default(),
-            cell: TokenCell::new(appid),
+            cell: crate::hot_memory::new_cell(appid),
             tickets: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
-        }))
+        }));
+        app.cell.bind(app);
+        app
+    }
+
+    /// The app's token cell, which the app table holds.
+    pub fn cell(&self) -> &'static TokenCell {
+        self.cell
     }
 
     pub fn appid(&self) -> &str {
         &self.appid
     }
 
-    /// Runs `f` on the cached token's bytes if it is usable now, without touching
-    /// `current`.
-    #[inline]
-    pub fn with_cached_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        self.cell.with_copy(f)
-    }
-
     #[inline]
     pub fn is_registered(&self) -> bool {
         self.cell.is_registered()
-    }
-
-    /// Whether this is `appid`'s app, compared in the cell when the appid is short.
-    #[inline]
-    pub fn appid_is(&self, appid: &[u8]) -> bool {
-        self.cell
-            .key_is(appid)
-            .unwrap_or_else(|| self.appid.as_bytes() == appid)
     }
 
     /// Unregisters the app. Its token is withdrawn (the generation counter moves, so

@@ -3,7 +3,7 @@
 //!
 //! Module map: `api` is the engine's Rust surface; `app` is one app's token state machine;
 //! `registry` the process-wide app table; `ticket` an app's JS-SDK tickets (#13) and `jssdk` their signatures; `refresher` the background refreshes (timer queue,
-//! worker pool, per-upstream rate); `token_cell` the cached read path;
+//! worker pool, per-upstream rate); `token_cell` the cached read path and `hot_memory` where it lives;
 //! `upstream` one HTTP exchange with WeChat; `pacing` backoff and WeChat's force limits;
 //! `fork` fork-safety; `platform` what differs between operating systems; `events` what operators are told; `options` (keys listed in `options_schema`), `secret`, `token`, `error`, `status` the values they share.
 
@@ -14,6 +14,7 @@ pub mod events;
 pub mod ffi;
 mod flight;
 mod fork;
+mod hot_memory;
 pub mod jssdk;
 mod options;
 mod options_schema;

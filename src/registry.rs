@@ -1,6 +1,8 @@
 //! The process-wide table of registered apps, built for hundreds of thousands of them.
 //!
-//! An open-addressing hash table whose slots are atomic pointers to apps. Lookups are
+//! An open-addressing hash table whose slots are atomic pointers to the apps' token cells
+//! (`token_cell`: what the cached path reads, packed apart from the apps by `hot_memory`, and
+//! naming its app for every other path). Lookups are
 //! lock-free and wait-free: one acquire load of the table, a hash, and a short probe of
 //! acquire loads, with no shared write and no reference count, so their cost does not depend
 //! on the number of apps. Inserts take the writer lock; they fill a free slot in place
@@ -12,7 +14,7 @@
 //! it forever and the generation counters handed to bindings stay valid addresses.
 //! `unregister` only marks the app retired: it stays in its slot, answers as unknown, and is
 //! revived by a later registration of the same appid. The cost is that every distinct appid
-//! ever registered in the process keeps its app (~1.4 KiB without a token) until the process
+//! ever registered in the process keeps its app (~1.2 KiB without a token) until the process
 //! exits; a platform whose accounts churn through millions of distinct appids in one process
 //! lifetime should restart it now and then.
 //!
@@ -25,26 +27,30 @@ use std::sync::{LazyLock, Mutex};
 
 use crate::app::{App, AppConfig};
 use crate::fork;
+use crate::hot_memory;
 use crate::sync::LockExt;
+use crate::token_cell::TokenCell;
 
 struct Table {
-    /// A power of two.
-    slots: Box<[AtomicPtr<App>]>,
+    /// A power of two of them; never freed (`hot_memory`).
+    slots: &'static [AtomicPtr<TokenCell>],
 }
 
 impl Table {
     fn with_capacity(capacity: usize) -> Table {
         Table {
-            slots: (0..capacity)
-                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-                .collect(),
+            slots: hot_memory::null_slots(capacity),
         }
     }
 
-    /// The slot holding `appid`, or the empty slot where it would go (linear probing; the
-    /// load factor stays at or below one half, so a probe is short and always ends).
+    /// The slot holding `appid`'s cell, or the empty slot where it would go (linear probing;
+    /// the load factor stays at or below one half, so a probe is short and always ends).
     #[inline]
-    fn probe(&self, appid: &[u8], hash: u64) -> (&AtomicPtr<App>, Option<&'static App>) {
+    fn probe(
+        &self,
+        appid: &[u8],
+        hash: u64,
+    ) -> (&AtomicPtr<TokenCell>, Option<&'static TokenCell>) {
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
         loop {
@@ -53,10 +59,10 @@ impl Table {
             if p.is_null() {
                 return (slot, None);
             }
-            // SAFETY: slots only ever hold apps leaked by `App::new`, which are never freed.
-            let app: &'static App = unsafe { &*p };
-            if app.appid_is(appid) {
-                return (slot, Some(app));
+            // SAFETY: slots only ever hold cells made by `hot_memory`, which are never freed.
+            let cell: &'static TokenCell = unsafe { &*p };
+            if cell.is_for(appid) {
+                return (slot, Some(cell));
             }
             i = (i + 1) & mask;
         }
@@ -65,7 +71,7 @@ impl Table {
     fn apps(&self) -> impl Iterator<Item = &'static App> + '_ {
         self.slots.iter().filter_map(|s| {
             // SAFETY: as in `probe`.
-            unsafe { s.load(Ordering::Acquire).as_ref() }
+            unsafe { s.load(Ordering::Acquire).as_ref() }.map(TokenCell::app)
         })
     }
 }
@@ -137,14 +143,21 @@ pub fn find(appid: &str) -> Option<&'static App> {
     find_bytes(appid.as_bytes())
 }
 
-/// `find` by the appid's bytes, unvalidated: only a registered (hence valid) appid matches,
-/// so the cached path of `wx_token_get` skips UTF-8 validation of its argument.
+/// `find` by the appid's bytes, unvalidated: only a registered (hence valid) appid matches.
 #[inline]
 pub fn find_bytes(appid: &[u8]) -> Option<&'static App> {
+    find_cell(appid).map(TokenCell::app)
+}
+
+/// The token cell of a registered app, without touching the app: the cached path of
+/// `wx_token_get`, which skips UTF-8 validation of its argument (only a registered, hence
+/// valid, appid matches).
+#[inline]
+pub fn find_cell(appid: &[u8]) -> Option<&'static TokenCell> {
     table()
         .probe(appid, hash(appid))
         .1
-        .filter(|app| app.is_registered())
+        .filter(|cell| cell.is_registered())
 }
 
 /// Runs `f` on the registered app.
@@ -160,7 +173,8 @@ pub fn upsert(appid: &str, config: AppConfig) -> &'static App {
     let h = hash(appid.as_bytes());
     // The writer lock is held, so this stays the current table until we replace it.
     let t = table();
-    if let (_, Some(app)) = t.probe(appid.as_bytes(), h) {
+    if let (_, Some(cell)) = t.probe(appid.as_bytes(), h) {
+        let app = cell.app();
         app.reconfigure(config);
         return app;
     }
@@ -187,16 +201,16 @@ pub fn upsert(appid: &str, config: AppConfig) -> &'static App {
 fn insert_into(t: &Table, app: &'static App, h: u64) {
     let (slot, found) = t.probe(app.appid().as_bytes(), h);
     debug_assert!(found.is_none());
-    // Release: a reader that sees the pointer sees the fully built app.
-    slot.store(std::ptr::from_ref(app).cast_mut(), Ordering::Release);
+    // Release: a reader that sees the pointer sees the fully built cell and app.
+    slot.store(std::ptr::from_ref(app.cell()).cast_mut(), Ordering::Release);
 }
 
 /// Unregisters `appid`; `false` if it was not registered. See `App::retire`.
 pub fn unregister(appid: &str) -> bool {
     let _writer = REGISTRY.writer.lock_ok();
     match table().probe(appid.as_bytes(), hash(appid.as_bytes())).1 {
-        Some(app) if app.is_registered() => {
-            app.retire();
+        Some(cell) if cell.is_registered() => {
+            cell.app().retire();
             true
         }
         _ => false,

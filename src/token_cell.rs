@@ -13,23 +13,36 @@
 //! among 100,000 touches one cache line of the app and then the token's words right after it,
 //! instead of the app's fields, its appid's heap copy and the token's two allocations.
 //!
+//! The app table points at cells, not apps, and cells are packed together apart from the apps
+//! (`hot_memory`), so the cached path touches no part of the app itself: the cell names its app
+//! for every other path.
+//!
 //! Writers are serialized by the app's state lock (`App::install` / `App::withdraw`).
 
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroize;
 
+use crate::app::App;
 use crate::upstream::MAX_TOKEN_LEN;
 
-pub const WORDS: usize = MAX_TOKEN_LEN / 8;
+/// The longest token kept in the cell: 256 bytes, about twice today's access_tokens (136 to 157
+/// characters). WeChat reserves up to 512 (`MAX_TOKEN_LEN`): a longer token leaves the cell
+/// empty and is served by the `ArcSwap` path, correct and a little slower. Every byte of
+/// capacity is paid in memory by every app, and 100,000 apps' cells read at random cost what
+/// they span: with 512 inline bytes (576-byte cells) such a read took 1.59 to 1.80 times its
+/// floor, with 256 (320-byte cells) 1.45 to 1.50 times (docs/SCALE.md).
+pub const INLINE_LEN: usize = 256;
+const WORDS: usize = INLINE_LEN / 8;
 
 /// More than the coarse clock's tick (1 to 10 ms depending on the kernel's HZ).
 const COARSE_MARGIN: Duration = Duration::from_millis(20);
 
-/// Appids up to this long are compared in the cell's first cache line.
-const KEY_LEN: usize = 40;
+/// Appids up to this long are compared in the cell's first cache line: WeChat appids and WeCom
+/// corpids have 18 characters.
+const KEY_LEN: usize = 32;
 
 #[repr(C, align(64))]
 pub struct TokenCell {
@@ -44,6 +57,8 @@ pub struct TokenCell {
     /// Never changes.
     key_len: u8,
     key: [u8; KEY_LEN],
+    /// The cell's app; set once, before the cell is published in the app table.
+    app: AtomicPtr<App>,
     words: [AtomicU64; WORDS],
 }
 
@@ -64,14 +79,40 @@ impl TokenCell {
             registered: AtomicBool::new(true),
             key_len,
             key,
+            app: AtomicPtr::new(std::ptr::null_mut()),
             words: [const { AtomicU64::new(0) }; WORDS],
         }
+    }
+
+    /// Names the cell's app; once, before the cell is reachable from the app table.
+    pub fn bind(&self, app: &'static App) {
+        let was = self
+            .app
+            .swap(std::ptr::from_ref(app).cast_mut(), Ordering::Release);
+        debug_assert!(was.is_null(), "a cell belongs to one app");
+    }
+
+    /// The cell's app.
+    #[inline]
+    pub fn app(&self) -> &'static App {
+        let app = self.app.load(Ordering::Acquire);
+        assert!(!app.is_null(), "a published cell is bound to its app");
+        // SAFETY: apps are leaked by `App::new` and never freed.
+        unsafe { &*app }
     }
 
     /// Whether `appid` is this cell's app; `None` when the appid is too long to be kept here.
     #[inline]
     pub fn key_is(&self, appid: &[u8]) -> Option<bool> {
         (self.key_len != 0).then(|| &self.key[..usize::from(self.key_len)] == appid)
+    }
+
+    /// Whether this is `appid`'s cell: compared here when the appid is short, else with the
+    /// app's own copy.
+    #[inline]
+    pub fn is_for(&self, appid: &[u8]) -> bool {
+        self.key_is(appid)
+            .unwrap_or_else(|| self.app().appid().as_bytes() == appid)
     }
 
     #[inline]
@@ -83,9 +124,13 @@ impl TokenCell {
         self.registered.store(registered, Ordering::Release);
     }
 
-    /// Publishes `value`, usable until `expires_at`. Callers hold the app's state lock.
+    /// Publishes `value`, usable until `expires_at`; a value longer than `INLINE_LEN` empties
+    /// the cell instead. Callers hold the app's state lock.
     pub fn publish(&self, value: &[u8], expires_at: Instant) {
         debug_assert!(value.len() <= MAX_TOKEN_LEN);
+        if value.len() > INLINE_LEN {
+            return self.clear();
+        }
         // Precise clock first, then the remaining time: the deadline can only come out early.
         let now_ns = precise_now_ns();
         let remaining = expires_at.saturating_duration_since(Instant::now());
@@ -142,7 +187,7 @@ impl TokenCell {
         if s1 & 1 != 0 || coarse_now_ns() >= self.until_ns.load(Ordering::Relaxed) {
             return None;
         }
-        let len = (self.len.load(Ordering::Relaxed) as usize).min(MAX_TOKEN_LEN);
+        let len = (self.len.load(Ordering::Relaxed) as usize).min(INLINE_LEN);
         let n = len.div_ceil(8);
         // Uninitialized, not zeroed: zeroing 512 bytes per call cost more than the copy.
         let mut copy = MaybeUninit::<[u64; WORDS]>::uninit();
@@ -212,9 +257,14 @@ mod tests {
         cell.clear();
         assert!(cell.with_copy(|_| ()).is_none());
         assert!(cell.words.iter().all(|w| w.load(Ordering::Relaxed) == 0));
-        let max = vec![b'a'; MAX_TOKEN_LEN];
+        let max = vec![b'a'; INLINE_LEN];
         cell.publish(&max, later);
         assert_eq!(cell.with_copy(<[u8]>::to_vec).unwrap(), &max[..]);
+        // Longer: not in the cell (the caller serves it from `current`), and nothing of it or
+        // of its predecessor left in the words.
+        cell.publish(&vec![b'b'; INLINE_LEN + 1], later);
+        assert!(cell.with_copy(|_| ()).is_none());
+        assert!(cell.words.iter().all(|w| w.load(Ordering::Relaxed) == 0));
     }
 
     #[test]
@@ -247,7 +297,7 @@ mod tests {
         let cell: &'static TokenCell = Box::leak(Box::new(TokenCell::new("wx_cell_test")));
         let later = Instant::now() + Duration::from_secs(60);
         let tokens: Vec<Vec<u8>> = (0..8u8)
-            .map(|i| vec![b'a' + i; 40 + 50 * usize::from(i)])
+            .map(|i| vec![b'a' + i; 40 + 30 * usize::from(i)])
             .collect();
         let stop = &*Box::leak(Box::new(AtomicBool::new(false)));
         let reads = &*Box::leak(Box::new(AtomicUsize::new(0)));

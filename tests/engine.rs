@@ -385,15 +385,23 @@ fn each_fault_maps_to_its_status() {
 
 #[test]
 fn tokens_of_512_bytes_pass_and_longer_ones_are_protocol_errors() {
-    let s = Setup::new(
-        "len512",
-        FakeConfig {
-            token_len: 512,
-            ..cfg()
-        },
-    );
-    s.register("");
-    assert_eq!(get(&s.appid).unwrap().len(), 512);
+    // Up to 256 bytes a cached token is served from the app's token cell, beyond it from the
+    // app's current token: both are the token, from one fetch.
+    for len in [255, 256, 257, 512] {
+        let s = Setup::new(
+            "len512",
+            FakeConfig {
+                token_len: len,
+                ..cfg()
+            },
+        );
+        s.register("");
+        let token = get(&s.appid).unwrap();
+        assert_eq!(token.len(), len);
+        assert_eq!(get(&s.appid).unwrap(), token);
+        assert_eq!(get(&s.appid).unwrap(), token);
+        assert_eq!(s.fetches(), 1);
+    }
     let s = Setup::new(
         "len600",
         FakeConfig {
@@ -889,6 +897,49 @@ fn ids_are_validated_at_register_whatever_the_store() {
     .unwrap_err();
     assert_eq!(e.status, WX_INVALID_ARGUMENT, "{e:?}");
     assert!(e.message.contains("store"), "{}", e.message);
+}
+
+/// The cached path compares short appids inside the token cell and longer ones with the app's
+/// own copy: ids of every length up to the limit, and ids that differ only after a long shared
+/// prefix, each get their own token, from one fetch, and an unregistered one is unknown.
+#[test]
+fn long_and_look_alike_appids_each_get_their_own_cached_token() {
+    let s = Setup::new("lookalike", cfg());
+    let base = unique_appid("lookalike");
+    let ids: Vec<String> = [31, 32, 33, 40, 64, 127, 128]
+        .iter()
+        .flat_map(|&len| {
+            ["a", "b"].map(|last| {
+                let mut id = base.clone();
+                while id.len() < len - 1 {
+                    id.push('x');
+                }
+                id + last
+            })
+        })
+        .collect();
+    let opts = s.options("");
+    for id in &ids {
+        assert!(id.len() <= 128);
+        s.fake.add_app(id, &s.secret);
+        register(id, &s.secret, Some(&opts)).unwrap();
+    }
+    let first: Vec<String> = ids.iter().map(|id| get(id).unwrap()).collect();
+    for _ in 0..3 {
+        for (id, token) in ids.iter().zip(&first) {
+            assert_eq!(&get(id).unwrap(), token, "{id} served its own cached token");
+        }
+    }
+    let distinct: std::collections::HashSet<&String> = first.iter().collect();
+    assert_eq!(distinct.len(), ids.len());
+    for id in &ids {
+        let st = s.fake.app_stats(id);
+        assert_eq!(st.token_requests + st.stable_requests, 1, "{id}");
+    }
+    unregister(&ids[5]).unwrap();
+    assert_eq!(get(&ids[5]).unwrap_err().status, WX_UNKNOWN_APP);
+    assert_eq!(get(&ids[4]).unwrap(), first[4]);
+    assert_eq!(get(&ids[6]).unwrap(), first[6]);
 }
 
 /// Every run of 6 characters of `s`.

@@ -77,3 +77,23 @@ pub fn monotonic_ns() -> u64 {
 pub fn monotonic_coarse_ns() -> u64 {
     clock_ns(COARSE)
 }
+
+/// `len` bytes of zeroed memory, never unmapped (the engine's hot tables live as long as the
+/// process), or `None` if the OS refuses.
+pub fn map_zeroed(len: usize) -> Option<std::ptr::NonNull<u8>> {
+    // SAFETY: an anonymous private mapping at an address of the kernel's choice.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return None;
+    }
+    std::ptr::NonNull::new(base.cast())
+}
