@@ -19,10 +19,11 @@
 //! the process (see `registry`). The memory is mapped rather than allocated, so leak checkers
 //! (valgrind in the C and C++ tests) do not count it.
 
+use std::sync::Mutex;
 use std::sync::atomic::AtomicPtr;
-use std::sync::{Mutex, PoisonError};
 
 use crate::platform::map_zeroed;
+use crate::sync::LockExt;
 use crate::token_cell::TokenCell;
 
 const PAGE: usize = 4096;
@@ -50,7 +51,7 @@ static SLAB: Mutex<Slab> = Mutex::new(Slab {
 
 /// A new token cell for `appid`, next to the cells made before it; never freed.
 pub fn new_cell(appid: &str) -> &'static TokenCell {
-    let mut slab = SLAB.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut slab = SLAB.lock_ok();
     if slab.left == 0 {
         let cells = (slab.chunk * 2).clamp(FIRST_CHUNK, LAST_CHUNK);
         match map_zeroed((cells * size_of::<TokenCell>()).next_multiple_of(PAGE)) {
